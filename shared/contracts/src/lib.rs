@@ -1,0 +1,21 @@
+//! The contracts of mde-bridge: serde + JSON Schema types of everything that crosses a boundary
+//! (configuration files, secrets, tenant registry, cloud endpoints, partner identity).
+//!
+//! This crate performs no I/O and depends on no other crate of the project. Validation that only needs the
+//! value itself (a tenant id is a GUID, a User-Agent token has no spaces) lives here, in the types, so that
+//! every reader of these formats rejects bad input the same way.
+
+mod cloud;
+mod config;
+mod credential;
+mod error;
+mod partner;
+pub mod schemas;
+mod tenant;
+
+pub use cloud::{ApiEndpoint, CloudEndpoints, CloudName, CloudSettings};
+pub use config::{AwsSettings, BridgeConfig, CredentialSettings, SecretBackend, StorageSettings};
+pub use credential::AppCredential;
+pub use error::ContractError;
+pub use partner::PartnerIdentity;
+pub use tenant::{ActionKind, ClientId, Dataset, TenantConfig, TenantId};

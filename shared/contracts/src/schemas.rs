@@ -1,0 +1,40 @@
+//! The JSON Schemas of the contracts, as committed under `schemas/`.
+//!
+//! `cargo xtask schemas` writes them; a test compares them with the committed files.
+
+use schemars::{JsonSchema, Schema, schema_for};
+
+use crate::{AppCredential, BridgeConfig, TenantConfig};
+
+/// One schema file: its file name under `schemas/` and its content.
+pub struct SchemaFile {
+    /// File name, e.g. `bridge-config.schema.json`.
+    pub file_name: &'static str,
+    /// The schema.
+    pub schema: Schema,
+}
+
+impl SchemaFile {
+    fn of<T: JsonSchema>(file_name: &'static str) -> Self {
+        Self {
+            file_name,
+            schema: schema_for!(T),
+        }
+    }
+
+    /// The file's exact content: pretty JSON with a trailing newline.
+    pub fn render(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.schema).expect("a schema always serialises");
+        text.push('\n');
+        text
+    }
+}
+
+/// Every schema of the contracts crate.
+pub fn all() -> Vec<SchemaFile> {
+    vec![
+        SchemaFile::of::<BridgeConfig>("bridge-config.schema.json"),
+        SchemaFile::of::<TenantConfig>("tenant-config.schema.json"),
+        SchemaFile::of::<AppCredential>("app-credential.schema.json"),
+    ]
+}

@@ -1,0 +1,27 @@
+//! Logging set-up: JSON lines in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), human-readable otherwise.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once (later calls do nothing). The level comes from `RUST_LOG`, else
+/// `AWS_LAMBDA_LOG_LEVEL`, else `info`. Logs go to stderr, so a CLI's stdout stays for its output.
+pub fn init() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .map(|l| l.to_ascii_lowercase())
+        .unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // An error here means a subscriber is already installed (tests, embedding): keep that one.
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_target(false)
+            .try_init()
+    } else {
+        builder.with_target(false).try_init()
+    };
+}

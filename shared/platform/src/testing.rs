@@ -1,0 +1,274 @@
+//! Behavioural suites that every adapter of a port must pass, and helpers to reach the local AWS emulator.
+//!
+//! Each suite takes the port as a trait object, so the local adapter and the AWS adapter (over the real SDK,
+//! against moto server) are held to exactly the same behaviour. Suites panic with a message on failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+
+use crate::PlatformError;
+use crate::invoke::{FunctionInvoker, LocalFunction};
+use crate::objects::{ObjectStore, PutCondition};
+use crate::queue::{Queue, SendOptions};
+use crate::secrets::{SecretStore, read_json_secret};
+
+/// The variable the test script sets to moto server's URL.
+pub const AWS_ENDPOINT_VAR: &str = "MDE_TEST_AWS_ENDPOINT";
+
+/// moto server's URL. Panics with instructions when the test runs without it.
+pub fn aws_endpoint() -> String {
+    std::env::var(AWS_ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{AWS_ENDPOINT_VAR} is not set: this test needs the local AWS emulator. Run `scripts/test` (it \
+             installs and starts moto server), or start one with `scripts/moto start` and export the URL it prints"
+        )
+    })
+}
+
+/// SDK configuration for moto: static test credentials, `us-east-1`, the endpoint override.
+pub async fn aws_sdk_config() -> SdkConfig {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "mde-bridge-tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(aws_endpoint())
+        .load()
+        .await
+}
+
+/// A name no other test uses, for buckets, queues and secrets.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The `ObjectStore` contract: reads, writes, conditional writes (existing key, stale etag, concurrent
+/// creators), listing by prefix, key validation.
+pub async fn object_store_suite(store: Arc<dyn ObjectStore>) {
+    let root = unique_name("suite");
+    let key = format!("{root}/checkpoints/t1.json");
+
+    assert!(
+        store.get(&key).await.expect("get missing").is_none(),
+        "a missing key reads as None"
+    );
+
+    let etag1 = store
+        .put(&key, Bytes::from_static(b"v1"), PutCondition::Always)
+        .await
+        .expect("put");
+    let got = store.get(&key).await.expect("get").expect("present");
+    assert_eq!(got.body, Bytes::from_static(b"v1"));
+    assert_eq!(got.etag, etag1, "get returns the etag put returned");
+
+    let err = store
+        .put(&key, Bytes::from_static(b"other"), PutCondition::IfAbsent)
+        .await;
+    assert!(
+        matches!(err, Err(PlatformError::PreconditionFailed { .. })),
+        "IfAbsent on an existing key: {err:?}"
+    );
+    assert_eq!(
+        store.get(&key).await.expect("get").expect("present").body,
+        Bytes::from_static(b"v1")
+    );
+
+    let etag2 = store
+        .put(
+            &key,
+            Bytes::from_static(b"v2"),
+            PutCondition::IfMatch(etag1.clone()),
+        )
+        .await
+        .expect("IfMatch with the current etag");
+    assert_ne!(etag1, etag2, "content changed, so did the etag");
+    let stale = store
+        .put(&key, Bytes::from_static(b"v3"), PutCondition::IfMatch(etag1))
+        .await;
+    assert!(
+        matches!(stale, Err(PlatformError::PreconditionFailed { .. })),
+        "stale etag: {stale:?}"
+    );
+    assert_eq!(
+        store.get(&key).await.expect("get").expect("present").body,
+        Bytes::from_static(b"v2")
+    );
+
+    let fresh = format!("{root}/checkpoints/t2.json");
+    store
+        .put(&fresh, Bytes::from_static(b"new"), PutCondition::IfAbsent)
+        .await
+        .expect("IfAbsent on a new key");
+
+    // Sixteen writers race to create the same key: exactly one wins.
+    let contested = format!("{root}/contested.json");
+    let racers = (0..16).map(|i| {
+        let store = Arc::clone(&store);
+        let key = contested.clone();
+        tokio::spawn(async move {
+            store
+                .put(&key, Bytes::from(format!("writer {i}")), PutCondition::IfAbsent)
+                .await
+        })
+    });
+    let results = futures::future::join_all(racers).await;
+    let winners = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    let losers = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(PlatformError::PreconditionFailed { .. }))))
+        .count();
+    assert_eq!(
+        (winners, losers),
+        (1, 15),
+        "exactly one creator wins: {results:?}"
+    );
+
+    let listed = store.list(&format!("{root}/checkpoints/")).await.expect("list");
+    assert_eq!(
+        listed,
+        vec![key.clone(), fresh.clone()],
+        "list is sorted and limited to the prefix"
+    );
+    assert!(
+        store
+            .list(&format!("{root}/nothing/"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    for bad in ["../escape", "/abs", "a//b"] {
+        let err = store.put(bad, Bytes::new(), PutCondition::Always).await;
+        assert!(
+            matches!(err, Err(PlatformError::InvalidKey { .. })),
+            "{bad}: {err:?}"
+        );
+    }
+    assert!(store.location(&key).ends_with(&key), "location names the key");
+}
+
+/// The `Queue` contract for a FIFO queue: order within a group, one in flight per group, visibility timeout,
+/// redelivery counting, deletion, deduplication.
+pub async fn fifo_queue_suite(queue: Arc<dyn Queue>) {
+    let group = |g: &str, d: &str| SendOptions {
+        group_id: Some(g.into()),
+        dedup_id: Some(d.into()),
+    };
+    queue.send("a1", &group("tenant-a", "a1")).await.expect("send");
+    queue.send("a2", &group("tenant-a", "a2")).await.expect("send");
+    queue.send("b1", &group("tenant-b", "b1")).await.expect("send");
+    // Accepted, but never delivered: the final receive below finds nothing left.
+    queue
+        .send("a1 again", &group("tenant-a", "a1"))
+        .await
+        .expect("send duplicate");
+
+    let visibility = Duration::from_secs(1);
+    let got = queue.receive(10, visibility).await.expect("receive");
+    let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+    let pos = |b: &str| bodies.iter().position(|x| *x == b);
+    assert_eq!(bodies.len(), 3, "the duplicate is not delivered: {bodies:?}");
+    assert!(
+        pos("a1") < pos("a2") && pos("b1").is_some(),
+        "group order kept: {bodies:?}"
+    );
+    assert!(got.iter().all(|m| m.receive_count == 1));
+
+    queue.send("a3", &group("tenant-a", "a3")).await.expect("send");
+    assert!(
+        queue.receive(10, visibility).await.expect("receive").is_empty(),
+        "nothing of a group is delivered while earlier messages of it are in flight"
+    );
+    for m in got.iter().filter(|m| m.body.starts_with('a')) {
+        queue.delete(&m.receipt).await.expect("delete");
+    }
+    let next = queue.receive(10, visibility).await.expect("receive");
+    assert_eq!(
+        next.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["a3"],
+        "a3 once a1, a2 are deleted"
+    );
+
+    // b1 and a3 were not deleted: they come back after the visibility timeout, counted as second receipts.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let redelivered = queue.receive(10, visibility).await.expect("receive");
+    let mut again: Vec<_> = redelivered
+        .iter()
+        .map(|m| (m.body.as_str(), m.receive_count))
+        .collect();
+    again.sort();
+    assert_eq!(again, [("a3", 2), ("b1", 2)]);
+    for m in &redelivered {
+        queue.delete(&m.receipt).await.expect("delete");
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        queue.receive(10, visibility).await.expect("receive").is_empty(),
+        "everything deleted"
+    );
+}
+
+/// The `SecretStore` contract. The caller has stored `value` under `id`, and under `json_id` a JSON object
+/// whose `client_id` field is the string `canary` (a value that must never appear in an error).
+pub async fn secret_store_suite(store: &dyn SecretStore, id: &str, value: &str, json_id: &str, canary: &str) {
+    let got = store.secret(id).await.expect("read");
+    assert_eq!(got.expose_secret(), value);
+
+    let missing = store.secret("mde-bridge/no-such-secret").await;
+    match missing {
+        Err(e @ PlatformError::SecretNotFound { .. }) => {
+            assert!(
+                e.to_string().contains("mde-bridge/no-such-secret"),
+                "names the id: {e}"
+            )
+        }
+        other => panic!("a missing secret is SecretNotFound, got {other:?}"),
+    }
+
+    let wrong = read_json_secret::<mde_contracts::AppCredential>(store, json_id).await;
+    match wrong {
+        Err(e @ PlatformError::SecretMalformed { .. }) => {
+            let text = format!("{e} {e:?}");
+            assert!(
+                text.contains("client_id") || text.contains("client id"),
+                "names the field: {text}"
+            );
+            assert!(!text.contains(canary), "never shows the value: {text}");
+        }
+        other => panic!("a wrong-shaped secret is SecretMalformed, got {other:?}"),
+    }
+}
+
+/// A registered function that echoes its payload, and one that always fails, for invoker suites.
+pub fn sample_functions() -> Vec<(&'static str, LocalFunction)> {
+    let echo: LocalFunction = Arc::new(|payload| Box::pin(async move { Ok(payload) }));
+    let fails: LocalFunction = Arc::new(|_| {
+        Box::pin(async move {
+            Err((
+                "ConsentRequired".to_string(),
+                "tenant has not consented".to_string(),
+            ))
+        })
+    });
+    vec![("echo", echo), ("fails", fails)]
+}
+
+/// The `FunctionInvoker` contract, over the [`sample_functions`] registered by the caller.
+pub async fn invoker_suite(invoker: &dyn FunctionInvoker) {
+    let payload = Bytes::from_static(br#"{"tenant_id":"t","audience":"mde"}"#);
+    let answer = invoker.invoke("echo", payload.clone()).await.expect("echo");
+    assert_eq!(answer, payload);
+
+    match invoker.invoke("fails", Bytes::from_static(b"{}")).await {
+        Err(PlatformError::FunctionFailed {
+            error_type, message, ..
+        }) => {
+            assert_eq!(error_type, "ConsentRequired");
+            assert_eq!(message, "tenant has not consented");
+        }
+        other => panic!("a failing function is FunctionFailed, got {other:?}"),
+    }
+}

@@ -1,0 +1,48 @@
+//! `mde-bridge`: the operator CLI. Each command loads the configuration, builds the local or AWS adapters
+//! once and runs the same core code the Lambda functions run.
+
+mod check_config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Operator CLI of mde-bridge: Microsoft Defender for Endpoint / Microsoft 365 Defender integration for many
+/// customer tenants.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML); `MDE_BRIDGE_<SECTION>_<KEY>` variables override its keys.
+    #[arg(long, global = true, env = "MDE_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, tenants, storage);
+    /// with --secret, also reads the application credential and checks its shape (never printing it).
+    CheckConfig {
+        /// Also read and check the application credential secret.
+        #[arg(long)]
+        secret: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    mde_platform::telemetry::init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Developer tasks: `cargo xtask schemas` regenerates `schemas/*.schema.json` from the contract types.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    match task.as_str() {
+        "schemas" => write_schemas(&repo_root().join("schemas")),
+        _ => bail!("usage: cargo xtask schemas   (regenerates schemas/*.schema.json from shared/contracts)"),
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn write_schemas(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in mde_contracts::schemas::all() {
+        let path = dir.join(file.file_name);
+        std::fs::write(&path, file.render()).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
