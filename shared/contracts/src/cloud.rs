@@ -38,6 +38,32 @@ impl ApiEndpoint {
     }
 }
 
+/// The Microsoft API a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Microsoft Defender for Endpoint API (WindowsDefenderATP).
+    Mde,
+    /// Microsoft 365 Defender API (Microsoft Threat Protection).
+    M365d,
+    /// Microsoft Graph (security API).
+    Graph,
+}
+
+impl Audience {
+    /// Every audience.
+    pub const ALL: [Audience; 3] = [Audience::Mde, Audience::M365d, Audience::Graph];
+
+    /// The name used in requests and logs (`mde`, `m365d`, `graph`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Mde => "mde",
+            Audience::M365d => "m365d",
+            Audience::Graph => "graph",
+        }
+    }
+}
+
 /// Every endpoint mde-bridge talks to, resolved from a preset and overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CloudEndpoints {
@@ -49,6 +75,17 @@ pub struct CloudEndpoints {
     pub m365d: ApiEndpoint,
     /// Microsoft Graph.
     pub graph: ApiEndpoint,
+}
+
+impl CloudEndpoints {
+    /// The endpoint of one API.
+    pub fn api(&self, audience: Audience) -> &ApiEndpoint {
+        match audience {
+            Audience::Mde => &self.mde,
+            Audience::M365d => &self.m365d,
+            Audience::Graph => &self.graph,
+        }
+    }
 }
 
 impl CloudName {

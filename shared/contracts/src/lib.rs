@@ -13,7 +13,7 @@ mod partner;
 pub mod schemas;
 mod tenant;
 
-pub use cloud::{ApiEndpoint, CloudEndpoints, CloudName, CloudSettings};
+pub use cloud::{ApiEndpoint, Audience, CloudEndpoints, CloudName, CloudSettings};
 pub use config::{AwsSettings, BridgeConfig, CredentialSettings, SecretBackend, StorageSettings};
 pub use credential::AppCredential;
 pub use error::ContractError;

@@ -1,0 +1,212 @@
+//! Token sources: where functions get tokens from. The direct source asks Entra ID itself and caches.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use mde_contracts::{AppCredential, Audience, CloudEndpoints, TenantId};
+use moka::Expiry;
+use tokio::sync::RwLock;
+use tracing::{debug, warn};
+
+use crate::consent::admin_consent_url;
+use crate::grant::{TokenEndpointVersion, request_token};
+use crate::token::{AccessToken, check_claims};
+use crate::{DefenderError, Result};
+
+/// Gives access tokens for (tenant, audience), checked to hold `required_roles`.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A valid token whose `tid` is `tenant` and whose `roles` include every one of `required_roles`;
+    /// otherwise a typed error ([`DefenderError::ConsentRequired`] names the missing roles and the consent URL).
+    async fn token(
+        &self,
+        tenant: &TenantId,
+        audience: Audience,
+        required_roles: &[&str],
+    ) -> Result<AccessToken>;
+}
+
+/// Where the application credential comes from (a secret store in production).
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The current credential.
+    async fn credential(&self) -> Result<AppCredential>;
+    /// Forgets any cached credential, so the next call reads it again (after Entra refused it: a rotation).
+    async fn refresh(&self) {}
+}
+
+/// A credential held in memory (tests, the CLI with a local file already read).
+pub struct StaticCredential(pub AppCredential);
+
+#[async_trait]
+impl CredentialSource for StaticCredential {
+    async fn credential(&self) -> Result<AppCredential> {
+        Ok(self.0.clone())
+    }
+}
+
+type CacheKey = (TenantId, Audience);
+
+/// Cached tokens expire from the cache ahead of their real expiry, so a fresh token is fetched while the old
+/// one still works (refresh-ahead).
+struct RefreshAhead {
+    margin: Duration,
+}
+
+impl Expiry<CacheKey, Arc<AccessToken>> for RefreshAhead {
+    fn expire_after_create(&self, _: &CacheKey, token: &Arc<AccessToken>, _: Instant) -> Option<Duration> {
+        let left = token
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        // Short-lived tokens refresh at half their life rather than never being cached.
+        Some(left.saturating_sub(self.margin.min(left / 2)))
+    }
+}
+
+/// Asks Entra ID directly with the application credential, caching per (tenant, audience): one token request
+/// per key per token lifetime, however many concurrent callers (single-flight), refreshed ahead of expiry.
+pub struct DirectTokenSource {
+    http: reqwest::Client,
+    endpoints: CloudEndpoints,
+    version: TokenEndpointVersion,
+    credentials: Arc<dyn CredentialSource>,
+    cache: moka::future::Cache<CacheKey, Arc<AccessToken>>,
+    // Serialises credential refreshes so a rotation is read once, not by every failing caller.
+    refresh_lock: RwLock<()>,
+}
+
+impl DirectTokenSource {
+    /// A source over the process's HTTP client. `refresh_margin` is how long before expiry a token is renewed
+    /// (5 minutes is a good default for Entra's 60-90 minute tokens).
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: CloudEndpoints,
+        version: TokenEndpointVersion,
+        credentials: Arc<dyn CredentialSource>,
+        refresh_margin: Duration,
+    ) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .expire_after(RefreshAhead {
+                margin: refresh_margin,
+            })
+            .build();
+        Self {
+            http,
+            endpoints,
+            version,
+            credentials,
+            cache,
+            refresh_lock: RwLock::new(()),
+        }
+    }
+
+    async fn fetch(&self, tenant: &TenantId, audience: Audience) -> Result<Arc<AccessToken>> {
+        match self.fetch_once(tenant, audience).await {
+            // Entra refused the credential: it may have been rotated since we read it. Read it again, once.
+            Err(DefenderError::CredentialInvalid { .. }) => {
+                {
+                    let _guard = self.refresh_lock.write().await;
+                    self.credentials.refresh().await;
+                }
+                warn!(tenant = %tenant, "credential refused; re-read it once in case it was rotated");
+                self.fetch_once(tenant, audience).await
+            }
+            other => other,
+        }
+    }
+
+    async fn fetch_once(&self, tenant: &TenantId, audience: Audience) -> Result<Arc<AccessToken>> {
+        let credential = {
+            let _guard = self.refresh_lock.read().await;
+            self.credentials.credential().await?
+        };
+        let issued = (|| request_token(&self.http, &self.endpoints, self.version, &credential, tenant, audience))
+            .retry(ExponentialBuilder::default().with_jitter().with_max_times(3).with_min_delay(Duration::from_millis(200)))
+            .when(DefenderError::is_retryable)
+            .notify(|e, wait| warn!(tenant = %tenant, audience = audience.as_str(), error = %e, ?wait, "token request failed; retrying"))
+            .await?;
+        let roles = check_claims(&issued.value, tenant)?;
+        let token = AccessToken {
+            value: issued.value,
+            tenant: tenant.clone(),
+            audience,
+            expires_at: SystemTime::now() + issued.expires_in,
+            roles,
+        };
+        debug!(tenant = %tenant, audience = audience.as_str(), fingerprint = %token.fingerprint(), "token acquired");
+        Ok(Arc::new(token))
+    }
+}
+
+#[async_trait]
+impl TokenSource for DirectTokenSource {
+    async fn token(
+        &self,
+        tenant: &TenantId,
+        audience: Audience,
+        required_roles: &[&str],
+    ) -> Result<AccessToken> {
+        let token = self
+            .cache
+            .try_get_with((tenant.clone(), audience), self.fetch(tenant, audience))
+            .await
+            .map_err(|e: Arc<DefenderError>| Arc::try_unwrap(e).unwrap_or_else(|shared| share(&shared)))?;
+        let missing = token.missing_roles(required_roles);
+        if !missing.is_empty() {
+            let client_id = self.credentials.credential().await?.client_id().clone();
+            return Err(DefenderError::ConsentRequired {
+                tenant: tenant.clone(),
+                audience,
+                missing: missing.into_iter().map(str::to_string).collect(),
+                consent_url: admin_consent_url(&self.endpoints.login, tenant, &client_id),
+            });
+        }
+        Ok((*token).clone())
+    }
+}
+
+/// One failed cache fill is shared by all its waiters; each gets an equivalent error of its own.
+fn share(e: &DefenderError) -> DefenderError {
+    match e {
+        DefenderError::ConsentRequired {
+            tenant,
+            audience,
+            missing,
+            consent_url,
+        } => DefenderError::ConsentRequired {
+            tenant: tenant.clone(),
+            audience: *audience,
+            missing: missing.clone(),
+            consent_url: consent_url.clone(),
+        },
+        DefenderError::CredentialInvalid { code, description } => DefenderError::CredentialInvalid {
+            code: code.clone(),
+            description: description.clone(),
+        },
+        DefenderError::TenantNotFound { tenant, description } => DefenderError::TenantNotFound {
+            tenant: tenant.clone(),
+            description: description.clone(),
+        },
+        DefenderError::WrongTenant { expected, actual } => DefenderError::WrongTenant {
+            expected: expected.clone(),
+            actual: actual.clone(),
+        },
+        DefenderError::TokenEndpoint {
+            status,
+            error,
+            description,
+        } => DefenderError::TokenEndpoint {
+            status: *status,
+            error: error.clone(),
+            description: description.clone(),
+        },
+        other => DefenderError::Unavailable {
+            what: "token request".into(),
+            reason: other.to_string(),
+        },
+    }
+}
