@@ -1,0 +1,118 @@
+//! Admin endpoints (`/_sandbox/...`): the configuration in force, the request log, simulated time, faults. They
+//! need no token: the sandbox is a local test tool.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::clock::format_time;
+use crate::config::{DEMO_CLIENT_KEY_PEM, config_schema};
+use crate::faults::FaultRule;
+use crate::state::{AppState, Shared};
+
+/// `GET /_sandbox/config`: the world in force, including the demo credentials.
+pub async fn config(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "config": state.config,
+        "demoClientKeyPem": DEMO_CLIENT_KEY_PEM,
+        "now": format_time(state.clock.now()),
+        "faults": state.faults.rules(),
+    }))
+}
+
+/// `GET /_sandbox/config/schema`: the JSON Schema of the config file.
+pub async fn schema() -> Json<schemars::Schema> {
+    Json(config_schema())
+}
+
+/// `GET /_sandbox/requests`: the request log.
+pub async fn requests(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "value": state.log.snapshot() }))
+}
+
+/// `DELETE /_sandbox/requests`: empties the request log.
+pub async fn clear_requests(State(state): State<AppState>) -> StatusCode {
+    state.log.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: u64,
+}
+
+/// `POST /_sandbox/advance` `{"seconds": N}`: moves simulated time and generates the updates of that period.
+pub async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Advance>(&body) {
+        Ok(a) => {
+            advance_world(&state, a.seconds);
+            Json(json!({"now": format_time(state.clock.now()), "advancedBySeconds": a.seconds}))
+                .into_response()
+        }
+        Err(e) => bad(&format!("expected {{\"seconds\": N}}: {e}")),
+    }
+}
+
+/// Moves simulated time by `seconds` and applies the world's updates.
+pub fn advance_world(state: &Shared, seconds: u64) {
+    let by = Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
+    state.clock.advance(by);
+    let now = state.clock.now();
+    state.world().advance(&state.config, by, now);
+    tracing::info!(seconds, "simulated time advanced");
+}
+
+/// `GET /_sandbox/faults`: the active rules.
+pub async fn faults(State(state): State<AppState>) -> Json<Vec<FaultRule>> {
+    Json(state.faults.rules())
+}
+
+/// `POST /_sandbox/faults`: adds one rule or a list of rules.
+pub async fn add_faults(State(state): State<AppState>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<FaultRule>),
+        One(FaultRule),
+    }
+    match serde_json::from_slice::<OneOrMany>(&body) {
+        Ok(rules) => {
+            let rules = match rules {
+                OneOrMany::Many(r) => r,
+                OneOrMany::One(r) => vec![r],
+            };
+            let bad_status = rules.iter().find_map(|r| match r.fault {
+                crate::faults::FaultKind::Status { status } if !(500..=599).contains(&status) => Some(status),
+                _ => None,
+            });
+            if let Some(status) = bad_status {
+                return bad(&format!("fault status {status} is not a 5xx status"));
+            }
+            state.faults.add(rules);
+            (StatusCode::CREATED, Json(state.faults.rules())).into_response()
+        }
+        Err(e) => bad(&format!(
+            "expected a fault rule or a list of them (see the README): {e}"
+        )),
+    }
+}
+
+/// `DELETE /_sandbox/faults`: removes every rule.
+pub async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    state.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+fn bad(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": {"code": "BadRequest", "message": message}})),
+    )
+        .into_response()
+}

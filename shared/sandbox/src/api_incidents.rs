@@ -1,0 +1,229 @@
+//! Microsoft 365 Defender incidents: list (`$top` ≤ 100, `$skip`, `$filter` on lastUpdateTime, createdTime, status,
+//! assignedTo), get, PATCH.
+//!
+//! Order: newest first (`createdTime` descending, then `incidentId` descending).
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::api_common::{
+    base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
+};
+use crate::api_error::{ApiError, Flavor};
+use crate::auth::{Api, Operation, authorize};
+use crate::model::{Comment, Incident, IncidentStatus};
+use crate::odata::{self, CollectionSpec, PropType};
+use crate::rate_limit::Limits;
+use crate::render_m365d;
+use crate::state::AppState;
+use crate::store::TenantData;
+
+const F: Flavor = Flavor::Mde;
+const READ: &[&str] = &["Incident.Read.All", "Incident.ReadWrite.All"];
+const LIST: Operation = Operation {
+    api: Api::M365d,
+    name: "m365d.incidents.list",
+    roles: READ,
+    limits: Limits {
+        per_minute: Some(50),
+        per_hour: Some(1500),
+    },
+};
+const GET: Operation = Operation {
+    api: Api::M365d,
+    name: "m365d.incidents.get",
+    roles: READ,
+    limits: Limits {
+        per_minute: Some(100),
+        per_hour: Some(1500),
+    },
+};
+const UPDATE: Operation = Operation {
+    api: Api::M365d,
+    name: "m365d.incidents.update",
+    roles: &["Incident.ReadWrite.All"],
+    limits: Limits {
+        per_minute: Some(50),
+        per_hour: Some(1500),
+    },
+};
+
+/// `$filter` properties of incidents (DD api-list-incidents.md).
+pub const SPEC: CollectionSpec = CollectionSpec {
+    entity: "Microsoft.Security.Api.Incident",
+    props: &[
+        ("lastUpdateTime", PropType::DateTime),
+        ("createdTime", PropType::DateTime),
+        ("status", PropType::Str),
+        ("assignedTo", PropType::Str),
+    ],
+    expand: &[],
+    top_max: Some(100),
+    count: false,
+};
+
+/// Incidents of a tenant, newest first.
+pub fn ordered(data: &TenantData) -> Vec<&Incident> {
+    let mut list: Vec<&Incident> = data.incidents.iter().collect();
+    list.sort_by(|a, b| b.created_time.cmp(&a.created_time).then_with(|| b.id.cmp(&a.id)));
+    list
+}
+
+/// `GET /api/incidents`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, LIST)?;
+    let options = query_options(F, query.as_deref(), &SPEC)?;
+    let records: Vec<Value> = {
+        let world = state.world();
+        world
+            .tenant(&caller.tenant_id)
+            .map(|d| {
+                ordered(d)
+                    .into_iter()
+                    .map(|i| render_m365d::incident(d, i, &caller.tenant_id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (page, _) = odata::apply(records, &options, 100);
+    Ok(collection(
+        format!("{}/api/$metadata#Incidents", base_url(&headers)),
+        page,
+    ))
+}
+
+fn parse_id(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found(F, "Incident", id))
+}
+
+/// `GET /api/incidents/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, GET)?;
+    let n = parse_id(&id)?;
+    let world = state.world();
+    let data = world
+        .tenant(&caller.tenant_id)
+        .ok_or_else(|| ApiError::not_found(F, "Incident", &id))?;
+    let incident = data
+        .incidents
+        .iter()
+        .find(|i| i.id == n)
+        .ok_or_else(|| ApiError::not_found(F, "Incident", &id))?;
+    let value = render_m365d::incident(data, incident, &caller.tenant_id);
+    Ok(Json(entity(
+        format!("{}/api/$metadata#Incidents/$entity", base_url(&headers)),
+        value,
+    ))
+    .into_response())
+}
+
+const FIELDS: &[&str] = &[
+    "status",
+    "assignedTo",
+    "classification",
+    "determination",
+    "tags",
+    "comment",
+];
+
+/// `PATCH /api/incidents/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, UPDATE)?;
+    let n = parse_id(&id)?;
+    let map = object_body(F, &body, FIELDS, &[])?;
+    let status = opt_string(F, &map, "status")?
+        .map(|s| {
+            enum_value(
+                F,
+                "status",
+                &s,
+                &["Active", "InProgress", "Resolved", "Redirected"],
+            )
+        })
+        .transpose()?;
+    let classification = opt_string(F, &map, "classification")?
+        .map(|c| {
+            enum_value(
+                F,
+                "classification",
+                &c,
+                &[
+                    "Unknown",
+                    "FalsePositive",
+                    "TruePositive",
+                    "InformationalExpectedActivity",
+                ],
+            )
+        })
+        .transpose()?;
+    let determination = opt_string(F, &map, "determination")?;
+    let tags: Option<Vec<String>> = match map.get("tags") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+        Some(_) => return Err(invalid_input(F, "tags must be a list of strings.")),
+    };
+    let assigned_to = opt_string(F, &map, "assignedTo")?;
+    let comment = opt_string(F, &map, "comment")?;
+    let now = state.clock.now();
+    let mut world = state.world();
+    let data = world
+        .tenant_mut(&caller.tenant_id)
+        .ok_or_else(|| ApiError::not_found(F, "Incident", &id))?;
+    let incident = data
+        .incidents
+        .iter_mut()
+        .find(|i| i.id == n)
+        .ok_or_else(|| ApiError::not_found(F, "Incident", &id))?;
+    if let Some(s) = status {
+        incident.status = match s.as_str() {
+            "InProgress" => IncidentStatus::InProgress,
+            "Resolved" => IncidentStatus::Resolved,
+            "Redirected" => IncidentStatus::Redirected,
+            _ => IncidentStatus::Active,
+        };
+    }
+    if let Some(c) = classification {
+        incident.classification = Some(c);
+    }
+    if let Some(d) = determination {
+        incident.determination = Some(d);
+    }
+    if let Some(t) = tags {
+        incident.tags = t;
+    }
+    if let Some(a) = assigned_to {
+        incident.assigned_to = Some(a);
+    }
+    if let Some(c) = comment {
+        incident.comments.push(Comment {
+            comment: c,
+            created_by: caller.app_id.clone(),
+            created_time: now,
+        });
+    }
+    incident.last_update_time = now;
+    let snapshot = incident.clone();
+    let value = render_m365d::incident(data, &snapshot, &caller.tenant_id);
+    Ok(Json(entity(
+        format!("{}/api/$metadata#Incidents/$entity", base_url(&headers)),
+        value,
+    ))
+    .into_response())
+}

@@ -1,0 +1,612 @@
+//! OData query options as the Defender APIs support them: `$filter` (eq, ne, gt, ge, lt, le, and, or, not,
+//! parentheses, startswith / endswith / contains; string, number, boolean, null and unquoted datetime literals),
+//! `$top`, `$skip`, `$expand`, `$orderby`, `$count`. Property names are matched case-insensitively (the docs spell
+//! them inconsistently); unknown properties, type mismatches and syntax errors are errors.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::clock::parse_time;
+
+/// The type of a filterable property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropType {
+    /// String or enum.
+    Str,
+    /// DateTimeOffset.
+    DateTime,
+    /// Number.
+    Num,
+    /// Boolean.
+    Bool,
+}
+
+/// What a collection supports.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectionSpec {
+    /// Entity type name for error messages.
+    pub entity: &'static str,
+    /// Filterable / sortable properties, canonical JSON names.
+    pub props: &'static [(&'static str, PropType)],
+    /// Values accepted in `$expand`.
+    pub expand: &'static [&'static str],
+    /// Largest `$top` accepted (larger → error), if any.
+    pub top_max: Option<usize>,
+    /// Whether `$count=true` is supported.
+    pub count: bool,
+}
+
+/// A rejected query: the message of the `ODataError` / `BadRequest` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ODataError(pub String);
+
+/// Parsed query options.
+#[derive(Debug, Default)]
+pub struct QueryOptions {
+    /// `$filter`.
+    pub filter: Option<Expr>,
+    /// `$top`.
+    pub top: Option<usize>,
+    /// `$skip`.
+    pub skip: usize,
+    /// `$expand` values (canonical).
+    pub expand: Vec<String>,
+    /// `$orderby` keys: (property, descending).
+    pub order_by: Vec<(String, bool)>,
+    /// `$count=true`.
+    pub count: bool,
+    /// Query parameters other than OData system options (e.g. Graph's none, MDE's none), kept for nextLink.
+    pub raw_pairs: Vec<(String, String)>,
+}
+
+/// A parsed `$filter` expression.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// `prop op literal`.
+    Compare(String, CmpOp, Literal),
+    /// `startswith(prop,'x')` and friends.
+    Function(StrFn, String, String),
+    /// `a and b`.
+    And(Box<Expr>, Box<Expr>),
+    /// `a or b`.
+    Or(Box<Expr>, Box<Expr>),
+    /// `not a`.
+    Not(Box<Expr>),
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// eq
+    Eq,
+    /// ne
+    Ne,
+    /// gt
+    Gt,
+    /// ge
+    Ge,
+    /// lt
+    Lt,
+    /// le
+    Le,
+}
+
+/// String functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrFn {
+    /// startswith
+    StartsWith,
+    /// endswith
+    EndsWith,
+    /// contains
+    Contains,
+}
+
+/// A literal.
+#[derive(Debug, Clone)]
+pub enum Literal {
+    /// 'text'
+    Str(String),
+    /// 42
+    Num(f64),
+    /// true / false
+    Bool(bool),
+    /// null
+    Null,
+    /// 2019-11-22T00:00:00Z
+    DateTime(OffsetDateTime),
+}
+
+/// Parses a raw query string against a collection's spec.
+pub fn parse_query(raw: Option<&str>, spec: &CollectionSpec) -> Result<QueryOptions, ODataError> {
+    let mut options = QueryOptions::default();
+    let Some(raw) = raw else { return Ok(options) };
+    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "$filter" => options.filter = Some(parse_filter(&value, spec)?),
+            "$top" => {
+                let top = parse_count_value("$top", &value)?;
+                if let Some(max) = spec.top_max
+                    && top > max
+                {
+                    return Err(ODataError(format!(
+                        "The limit of '{max}' for Top query has been exceeded. The value from the incoming request is '{top}'."
+                    )));
+                }
+                options.top = Some(top);
+            }
+            "$skip" => options.skip = parse_count_value("$skip", &value)?,
+            "$expand" => {
+                for item in value.split(',').map(str::trim) {
+                    let Some(found) = spec.expand.iter().find(|e| e.eq_ignore_ascii_case(item)) else {
+                        return Err(ODataError(format!(
+                            "Could not find a property named '{item}' on type '{}' that can be expanded.",
+                            spec.entity
+                        )));
+                    };
+                    options.expand.push((*found).to_owned());
+                }
+            }
+            "$orderby" => {
+                for item in value.split(',').map(str::trim) {
+                    let mut words = item.split_whitespace();
+                    let prop = words
+                        .next()
+                        .ok_or_else(|| ODataError("Empty $orderby clause.".to_owned()))?;
+                    let (name, _) = property(prop, spec)?;
+                    let desc = match words.next() {
+                        None | Some("asc") => false,
+                        Some("desc") => true,
+                        Some(other) => {
+                            return Err(ODataError(format!("Syntax error at '{other}' in '$orderby'.")));
+                        }
+                    };
+                    options.order_by.push((name.to_owned(), desc));
+                }
+            }
+            "$count" if spec.count => match value.as_ref() {
+                "true" => options.count = true,
+                "false" => options.count = false,
+                other => return Err(ODataError(format!("'{other}' is not a valid count option."))),
+            },
+            k if k.starts_with('$') => {
+                return Err(ODataError(format!("The query parameter '{k}' is not supported.")));
+            }
+            _ => options.raw_pairs.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    Ok(options)
+}
+
+fn parse_count_value(name: &str, value: &str) -> Result<usize, ODataError> {
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| ODataError(format!("Invalid value '{value}' for {name} query option found.")))
+}
+
+fn property<'a>(name: &str, spec: &'a CollectionSpec) -> Result<(&'a str, PropType), ODataError> {
+    spec.props
+        .iter()
+        .find(|(p, _)| p.eq_ignore_ascii_case(name))
+        .map(|(p, t)| (*p, *t))
+        .ok_or_else(|| {
+            ODataError(format!(
+                "Could not find a property named '{name}' on type '{}'.",
+                spec.entity
+            ))
+        })
+}
+
+/// Applies options to rendered records: filter, order, skip, top. Returns the page and the number matched.
+pub fn apply(records: Vec<Value>, options: &QueryOptions, default_top: usize) -> (Vec<Value>, usize) {
+    let mut matched: Vec<Value> = records
+        .into_iter()
+        .filter(|r| options.filter.as_ref().is_none_or(|f| eval(f, r.as_object())))
+        .collect();
+    if !options.order_by.is_empty() {
+        matched.sort_by(|a, b| {
+            for (prop, desc) in &options.order_by {
+                let ord = compare_values(a.get(prop), b.get(prop));
+                let ord = if *desc { ord.reverse() } else { ord };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    let total = matched.len();
+    let top = options.top.unwrap_or(default_top);
+    let page = matched.into_iter().skip(options.skip).take(top).collect();
+    (page, total)
+}
+
+fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(Ordering::Equal),
+        (Some(Value::String(x)), Some(Value::String(y))) => match (parse_time(x), parse_time(y)) {
+            (Some(tx), Some(ty)) => tx.cmp(&ty),
+            _ => x.cmp(y),
+        },
+        (Some(Value::Null) | None, Some(Value::Null) | None) => Ordering::Equal,
+        (Some(Value::Null) | None, _) => Ordering::Less,
+        (_, Some(Value::Null) | None) => Ordering::Greater,
+        _ => Ordering::Equal,
+    }
+}
+
+fn eval(expr: &Expr, record: Option<&Map<String, Value>>) -> bool {
+    match expr {
+        Expr::And(a, b) => eval(a, record) && eval(b, record),
+        Expr::Or(a, b) => eval(a, record) || eval(b, record),
+        Expr::Not(a) => !eval(a, record),
+        Expr::Function(f, prop, text) => {
+            let value = record.and_then(|r| r.get(prop)).and_then(Value::as_str);
+            value.is_some_and(|v| match f {
+                StrFn::StartsWith => v.starts_with(text.as_str()),
+                StrFn::EndsWith => v.ends_with(text.as_str()),
+                StrFn::Contains => v.contains(text.as_str()),
+            })
+        }
+        Expr::Compare(prop, op, lit) => {
+            let value = record.and_then(|r| r.get(prop)).unwrap_or(&Value::Null);
+            if let Value::Array(items) = value {
+                // Collections (machineTags, customTags): `eq` means "contains".
+                return match op {
+                    CmpOp::Eq => items.iter().any(|i| compare(i, lit) == Some(Ordering::Equal)),
+                    CmpOp::Ne => !items.iter().any(|i| compare(i, lit) == Some(Ordering::Equal)),
+                    _ => false,
+                };
+            }
+            if matches!(lit, Literal::Null) || value.is_null() {
+                let both_null = matches!(lit, Literal::Null) && value.is_null();
+                return match op {
+                    CmpOp::Eq => both_null,
+                    CmpOp::Ne => !both_null,
+                    _ => false,
+                };
+            }
+            let Some(ord) = compare(value, lit) else {
+                return false;
+            };
+            match op {
+                CmpOp::Eq => ord == Ordering::Equal,
+                CmpOp::Ne => ord != Ordering::Equal,
+                CmpOp::Gt => ord == Ordering::Greater,
+                CmpOp::Ge => ord != Ordering::Less,
+                CmpOp::Lt => ord == Ordering::Less,
+                CmpOp::Le => ord != Ordering::Greater,
+            }
+        }
+    }
+}
+
+fn compare(value: &Value, lit: &Literal) -> Option<Ordering> {
+    match (value, lit) {
+        (Value::String(s), Literal::Str(l)) => Some(s.as_str().cmp(l.as_str())),
+        (Value::String(s), Literal::DateTime(l)) => parse_time(s).map(|t| t.cmp(l)),
+        (Value::Number(n), Literal::Num(l)) => n.as_f64().and_then(|v| v.partial_cmp(l)),
+        // Numeric ids rendered as strings compare as numbers when the literal is a number.
+        (Value::String(s), Literal::Num(l)) => s.parse::<f64>().ok().and_then(|v| v.partial_cmp(l)),
+        (Value::Number(n), Literal::Str(l)) => Some(n.to_string().as_str().cmp(l.as_str())),
+        (Value::Bool(b), Literal::Bool(l)) => Some(b.cmp(l)),
+        _ => None,
+    }
+}
+
+// ---- $filter parser ----
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Ident(String),
+    Str(String),
+    Num(f64),
+    DateTime(String),
+    Open,
+    Close,
+    Comma,
+}
+
+fn tokenize(input: &str) -> Result<Vec<Token>, ODataError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            tokens.push(Token::Open);
+            i += 1;
+        } else if c == ')' {
+            tokens.push(Token::Close);
+            i += 1;
+        } else if c == ',' {
+            tokens.push(Token::Comma);
+            i += 1;
+        } else if c == '\'' {
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(ODataError(format!("Unterminated string literal in '{input}'."))),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        text.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(ch) => {
+                        text.push(*ch);
+                        i += 1;
+                    }
+                }
+            }
+            tokens.push(Token::Str(text));
+        } else if c.is_ascii_digit() || c == '-' {
+            let start = i;
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != ')' && chars[i] != ',' {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            if let Ok(n) = text.parse::<f64>() {
+                tokens.push(Token::Num(n));
+            } else if parse_time(&text).is_some() {
+                tokens.push(Token::DateTime(text));
+            } else {
+                return Err(ODataError(format!(
+                    "Syntax error: '{text}' is not a valid literal."
+                )));
+            }
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '/') {
+                i += 1;
+            }
+            tokens.push(Token::Ident(chars[start..i].iter().collect()));
+        } else {
+            return Err(ODataError(format!("Syntax error at position {i} in '{input}'.")));
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser<'a> {
+    tokens: Vec<Token>,
+    pos: usize,
+    spec: &'a CollectionSpec,
+}
+
+/// Parses a `$filter` value.
+pub fn parse_filter(input: &str, spec: &CollectionSpec) -> Result<Expr, ODataError> {
+    let mut parser = Parser {
+        tokens: tokenize(input)?,
+        pos: 0,
+        spec,
+    };
+    let expr = parser.or()?;
+    if parser.pos != parser.tokens.len() {
+        return Err(ODataError(format!(
+            "Syntax error at position {} in '{input}'.",
+            parser.pos
+        )));
+    }
+    Ok(expr)
+}
+
+impl Parser<'_> {
+    fn peek_keyword(&self, word: &str) -> bool {
+        matches!(self.tokens.get(self.pos), Some(Token::Ident(w)) if w == word)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.tokens.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn or(&mut self) -> Result<Expr, ODataError> {
+        let mut left = self.and()?;
+        while self.peek_keyword("or") {
+            self.pos += 1;
+            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, ODataError> {
+        let mut left = self.unary()?;
+        while self.peek_keyword("and") {
+            self.pos += 1;
+            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Expr, ODataError> {
+        if self.peek_keyword("not") {
+            self.pos += 1;
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        match self.next() {
+            Some(Token::Open) => {
+                let inner = self.or()?;
+                match self.next() {
+                    Some(Token::Close) => Ok(inner),
+                    _ => Err(ODataError("')' or operator expected.".to_owned())),
+                }
+            }
+            Some(Token::Ident(name)) if self.tokens.get(self.pos) == Some(&Token::Open) => {
+                self.function(&name)
+            }
+            Some(Token::Ident(name)) => self.comparison(&name),
+            other => Err(ODataError(format!("Expression expected, found {other:?}."))),
+        }
+    }
+
+    fn function(&mut self, name: &str) -> Result<Expr, ODataError> {
+        let f = match name {
+            "startswith" => StrFn::StartsWith,
+            "endswith" => StrFn::EndsWith,
+            "contains" => StrFn::Contains,
+            other => return Err(ODataError(format!("Unknown function '{other}'."))),
+        };
+        self.pos += 1; // '('
+        let prop = match self.next() {
+            Some(Token::Ident(p)) => p,
+            _ => return Err(ODataError(format!("Property expected in '{name}'."))),
+        };
+        let (prop, kind) = property(&prop, self.spec)?;
+        if kind != PropType::Str {
+            return Err(ODataError(format!(
+                "'{name}' needs a string property; '{prop}' is not one."
+            )));
+        }
+        let (Some(Token::Comma), Some(Token::Str(text)), Some(Token::Close)) =
+            (self.next(), self.next(), self.next())
+        else {
+            return Err(ODataError(format!("Syntax error in '{name}(...)'.")));
+        };
+        Ok(Expr::Function(f, prop.to_owned(), text))
+    }
+
+    fn comparison(&mut self, name: &str) -> Result<Expr, ODataError> {
+        if matches!(name, "true" | "false" | "null") {
+            return Err(ODataError(format!(
+                "A property is expected on the left of the operator, found '{name}'."
+            )));
+        }
+        let (prop, kind) = property(name, self.spec)?;
+        let op = match self.next() {
+            Some(Token::Ident(op)) => match op.as_str() {
+                "eq" => CmpOp::Eq,
+                "ne" => CmpOp::Ne,
+                "gt" => CmpOp::Gt,
+                "ge" => CmpOp::Ge,
+                "lt" => CmpOp::Lt,
+                "le" => CmpOp::Le,
+                other => return Err(ODataError(format!("Unknown operator '{other}'."))),
+            },
+            other => {
+                return Err(ODataError(format!(
+                    "Operator expected after '{name}', found {other:?}."
+                )));
+            }
+        };
+        let literal = match self.next() {
+            Some(Token::Str(s)) => Literal::Str(s),
+            Some(Token::Num(n)) => Literal::Num(n),
+            Some(Token::DateTime(d)) => Literal::DateTime(
+                parse_time(&d).ok_or_else(|| ODataError(format!("'{d}' is not a valid DateTimeOffset.")))?,
+            ),
+            Some(Token::Ident(w)) if w == "true" => Literal::Bool(true),
+            Some(Token::Ident(w)) if w == "false" => Literal::Bool(false),
+            Some(Token::Ident(w)) if w == "null" => Literal::Null,
+            other => {
+                return Err(ODataError(format!(
+                    "Literal expected after '{name}', found {other:?}."
+                )));
+            }
+        };
+        let compatible = matches!(
+            (kind, &literal),
+            (_, Literal::Null)
+                | (PropType::Str, Literal::Str(_))
+                | (PropType::Str, Literal::Num(_))
+                | (PropType::DateTime, Literal::DateTime(_))
+                | (PropType::Num, Literal::Num(_))
+                | (PropType::Bool, Literal::Bool(_))
+        );
+        if !compatible {
+            return Err(ODataError(format!(
+                "A binary operator with incompatible types was detected. Found operand types for property '{prop}' ({kind:?}) and the literal {literal:?}."
+            )));
+        }
+        Ok(Expr::Compare(prop.to_owned(), op, literal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SPEC: CollectionSpec = CollectionSpec {
+        entity: "test",
+        props: &[
+            ("status", PropType::Str),
+            ("n", PropType::Num),
+            ("t", PropType::DateTime),
+            ("ok", PropType::Bool),
+        ],
+        expand: &[],
+        top_max: Some(10),
+        count: false,
+    };
+
+    fn matches(filter: &str, record: serde_json::Value) -> bool {
+        let expr = parse_filter(filter, &SPEC).expect("filter parses");
+        eval(&expr, record.as_object())
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or_and_not_negates() {
+        let r = json!({"status": "New", "n": 1});
+        assert!(matches("status eq 'x' and n eq 2 or status eq 'New'", r.clone()));
+        assert!(!matches(
+            "status eq 'x' and (n eq 2 or status eq 'New')",
+            r.clone()
+        ));
+        assert!(matches("not (status eq 'Resolved')", r));
+    }
+
+    #[test]
+    fn datetime_literals_compare_as_instants_and_quotes_are_escaped() {
+        let r = json!({"t": "2024-05-01T10:00:00.0000000Z", "status": "it's"});
+        assert!(matches(
+            "t gt 2024-05-01Z and t lt 2024-05-01T10:00:01+00:00",
+            r.clone()
+        ));
+        assert!(matches("status eq 'it''s'", r.clone()));
+        assert!(matches("startswith(status,'it')", r));
+    }
+
+    #[test]
+    fn null_comparisons_and_property_case_follow_odata() {
+        let r = json!({"status": null, "ok": true});
+        assert!(matches("Status eq null", r.clone()));
+        assert!(!matches("status ne null", r.clone()));
+        assert!(matches("ok eq true", r));
+    }
+
+    #[test]
+    fn type_mismatches_and_syntax_errors_are_rejected() {
+        for bad in [
+            "t eq '2024-01-01'",
+            "n eq 'x' or",
+            "status",
+            "status eq",
+            "'x' eq status",
+            "status gte 'x'",
+            "other eq 1",
+        ] {
+            assert!(parse_filter(bad, &SPEC).is_err(), "{bad}");
+        }
+        assert!(parse_query(Some("$top=11"), &SPEC).is_err());
+        assert!(parse_query(Some("$skip=-1"), &SPEC).is_err());
+        assert!(
+            parse_query(Some("$count=true"), &SPEC).is_err(),
+            "$count is not supported on this collection"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! The state every handler shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::clock::SimClock;
+use crate::config::SandboxConfig;
+use crate::error::SandboxError;
+use crate::faults::FaultInjector;
+use crate::keys::{ClientCertificate, SigningKeys};
+use crate::rate_limit::RateLimiter;
+use crate::request_log::RequestLog;
+use crate::store::World;
+
+/// Shared state of a running sandbox.
+pub struct Shared {
+    /// The configuration in force.
+    pub config: SandboxConfig,
+    /// Token signing key.
+    pub keys: SigningKeys,
+    /// Registered client certificates, by lower-case client id.
+    pub certificates: HashMap<String, Vec<ClientCertificate>>,
+    /// Simulated clock.
+    pub clock: SimClock,
+    /// Data.
+    pub world: Mutex<World>,
+    /// Request log.
+    pub log: RequestLog,
+    /// Rate limiter.
+    pub limiter: RateLimiter,
+    /// Fault injector.
+    pub faults: FaultInjector,
+}
+
+/// Handle passed to handlers.
+pub type AppState = Arc<Shared>;
+
+impl Shared {
+    /// Builds the state: keys, certificates, seeded world.
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        for (i, t) in config.tenants.iter().enumerate() {
+            uuid::Uuid::parse_str(&t.id)
+                .map_err(|_| SandboxError::Config(format!("tenant id '{}' is not a GUID", t.id)))?;
+            if config.tenants[..i]
+                .iter()
+                .any(|o| o.id.eq_ignore_ascii_case(&t.id))
+            {
+                return Err(SandboxError::Config(format!(
+                    "tenant id '{}' is listed twice",
+                    t.id
+                )));
+            }
+        }
+        for rule in &config.faults {
+            if let crate::faults::FaultKind::Status { status } = rule.fault
+                && !(500..=599).contains(&status)
+            {
+                return Err(SandboxError::Config(format!(
+                    "fault status {status} is not a 5xx status"
+                )));
+            }
+        }
+        let mut certificates = HashMap::new();
+        for app in &config.apps {
+            uuid::Uuid::parse_str(&app.client_id)
+                .map_err(|_| SandboxError::Config(format!("client id '{}' is not a GUID", app.client_id)))?;
+            let certs = app
+                .certificates_pem
+                .iter()
+                .map(|pem| ClientCertificate::from_pem(pem))
+                .collect::<Result<Vec<_>, _>>()?;
+            certificates.insert(app.client_id.to_lowercase(), certs);
+        }
+        let clock = SimClock::default();
+        let world = World::seed(&config, clock.now());
+        let faults = FaultInjector::new(config.faults.clone(), config.data.seed);
+        Ok(Self {
+            keys: SigningKeys::demo()?,
+            certificates,
+            clock,
+            world: Mutex::new(world),
+            log: RequestLog::default(),
+            limiter: RateLimiter::default(),
+            faults,
+            config,
+        })
+    }
+
+    /// Locks the world (a poisoned lock is still usable: every mutation is a complete assignment).
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

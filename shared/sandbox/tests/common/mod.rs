@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests: start a sandbox, get tokens, call it over a real socket.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use mde_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle};
+use serde_json::Value;
+
+/// MDE scope.
+pub const MDE: &str = "https://api.securitycenter.microsoft.com";
+/// Microsoft 365 Defender scope.
+pub const M365D: &str = "https://api.security.microsoft.com";
+/// Graph scope.
+pub const GRAPH: &str = "https://graph.microsoft.com";
+
+/// A started sandbox and an HTTP client.
+pub struct Env {
+    pub sandbox: SandboxHandle,
+    pub http: reqwest::Client,
+}
+
+impl Env {
+    /// The demo world.
+    pub async fn demo() -> Self {
+        Self::with(SandboxConfig::default()).await
+    }
+
+    /// A custom world.
+    pub async fn with(config: SandboxConfig) -> Self {
+        let sandbox = Sandbox::start(config).await.expect("sandbox starts");
+        let http = reqwest::Client::builder()
+            .user_agent("MdePartner-Contoso-Tests/1.0.0")
+            .build()
+            .unwrap();
+        Self { sandbox, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sandbox.base_url())
+    }
+
+    /// A v2 client-secret token for `resource` in `tenant`.
+    pub async fn token(&self, tenant: &str, resource: &str) -> String {
+        let response = self
+            .http
+            .post(self.url(&format!("/{tenant}/oauth2/v2.0/token")))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEMO_CLIENT_ID),
+                ("client_secret", DEMO_CLIENT_SECRET),
+                ("scope", &format!("{resource}/.default")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "token request failed");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// GET with a bearer token; returns status and JSON body (Null when not JSON).
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        split(response).await
+    }
+
+    /// GET an absolute URL (a nextLink).
+    pub async fn get_absolute(&self, token: &str, url: &str) -> (u16, Value) {
+        let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
+        split(response).await
+    }
+
+    /// A request with a JSON body.
+    pub async fn send(&self, method: reqwest::Method, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        split(response).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, token, path, body).await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, token, path, body).await
+    }
+
+    /// POST to an admin endpoint.
+    pub async fn admin(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(&body).send().await.unwrap();
+        split(response).await
+    }
+}
+
+pub async fn split(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The `error.code` of an API error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// Values of a collection.
+pub fn values(body: &Value) -> &Vec<Value> {
+    body["value"].as_array().expect("a collection")
+}
