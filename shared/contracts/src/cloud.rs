@@ -64,6 +64,12 @@ impl Audience {
     }
 }
 
+impl std::fmt::Display for Audience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every endpoint mde-bridge talks to, resolved from a preset and overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CloudEndpoints {

@@ -30,6 +30,9 @@ pub struct BridgeConfig {
     /// AWS client settings.
     #[serde(default)]
     pub aws: AwsSettings,
+    /// How functions obtain tenant tokens.
+    #[serde(default)]
+    pub tokens: TokenSettings,
     /// The tenant registry: only tenants listed here are served.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
@@ -160,6 +163,65 @@ impl StorageSettings {
         }
         Ok(())
     }
+}
+
+/// Where functions get tenant tokens from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSourceKind {
+    /// Ask Entra ID directly with the application credential (the token-broker itself, the CLI, tests).
+    #[default]
+    Direct,
+    /// Invoke the token-broker function (every other function in AWS: only the broker reads the credential).
+    Broker,
+}
+
+/// Which Entra ID token endpoint to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpoint {
+    /// `/{tenant}/oauth2/token` with `resource=`.
+    V1,
+    /// `/{tenant}/oauth2/v2.0/token` with `scope=<resource>/.default`.
+    #[default]
+    V2,
+}
+
+/// The `[tokens]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Direct or through the token-broker.
+    #[serde(default)]
+    pub source: TokenSourceKind,
+    /// Name or ARN of the token-broker function (for `source = "broker"`).
+    #[serde(default = "default_broker_function")]
+    pub broker_function: String,
+    /// Token endpoint version.
+    #[serde(default)]
+    pub endpoint: TokenEndpoint,
+    /// How long before expiry a cached token is renewed, in seconds.
+    #[serde(default = "default_refresh_margin")]
+    pub refresh_margin_seconds: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            source: TokenSourceKind::default(),
+            broker_function: default_broker_function(),
+            endpoint: TokenEndpoint::default(),
+            refresh_margin_seconds: default_refresh_margin(),
+        }
+    }
+}
+
+fn default_broker_function() -> String {
+    "mde-bridge-token-broker".into()
+}
+
+fn default_refresh_margin() -> u64 {
+    300
 }
 
 /// The `[aws]` section. Credentials come from the usual AWS chain (environment, profile, Lambda role).

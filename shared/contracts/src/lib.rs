@@ -5,17 +5,31 @@
 //! value itself (a tenant id is a GUID, a User-Agent token has no spaces) lives here, in the types, so that
 //! every reader of these formats rejects bad input the same way.
 
+mod broker;
 mod cloud;
 mod config;
 mod credential;
 mod error;
+mod export;
 mod partner;
+mod permissions;
 pub mod schemas;
 mod tenant;
 
+pub use broker::{
+    AudienceHealth, BearerToken, BrokerError, BrokerRequest, BrokerResponse, HealthCheckRequest,
+    TenantHealth, TokenGrant, TokenRequest,
+};
 pub use cloud::{ApiEndpoint, Audience, CloudEndpoints, CloudName, CloudSettings};
-pub use config::{AwsSettings, BridgeConfig, CredentialSettings, SecretBackend, StorageSettings};
+pub use config::{
+    AwsSettings, BridgeConfig, CredentialSettings, SecretBackend, StorageSettings, TokenEndpoint,
+    TokenSettings, TokenSourceKind,
+};
 pub use credential::AppCredential;
 pub use error::ContractError;
+pub use export::{
+    DatasetRunSummary, DatasetStatus, ExportCheckpoint, ExportJob, ExportRunSummary, ExportedVersion,
+    PassProgress, QuarantinedPage, QuarantinedQuery, RecordEnvelope, RecordFlag,
+};
 pub use partner::PartnerIdentity;
 pub use tenant::{ActionKind, ClientId, Dataset, TenantConfig, TenantId};

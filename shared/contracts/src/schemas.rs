@@ -4,7 +4,7 @@
 
 use schemars::{JsonSchema, Schema, schema_for};
 
-use crate::{AppCredential, BridgeConfig, TenantConfig};
+use crate::{AppCredential, BridgeConfig, BrokerRequest, BrokerResponse, TenantConfig};
 
 /// One schema file: its file name under `schemas/` and its content.
 pub struct SchemaFile {
@@ -36,5 +36,12 @@ pub fn all() -> Vec<SchemaFile> {
         SchemaFile::of::<BridgeConfig>("bridge-config.schema.json"),
         SchemaFile::of::<TenantConfig>("tenant-config.schema.json"),
         SchemaFile::of::<AppCredential>("app-credential.schema.json"),
+        SchemaFile::of::<BrokerRequest>("token-broker-request.schema.json"),
+        SchemaFile::of::<BrokerResponse>("token-broker-response.schema.json"),
+        SchemaFile::of::<crate::ExportJob>("export-job.schema.json"),
+        SchemaFile::of::<crate::ExportCheckpoint>("export-checkpoint.schema.json"),
+        SchemaFile::of::<crate::RecordEnvelope>("export-record.schema.json"),
+        SchemaFile::of::<crate::QuarantinedPage>("export-quarantine.schema.json"),
+        SchemaFile::of::<crate::ExportRunSummary>("export-run-summary.schema.json"),
     ]
 }

@@ -19,7 +19,7 @@ use crate::{PlatformError, Result};
 pub const ENV_PREFIX: &str = "MDE_BRIDGE_";
 
 /// Sections of the file whose keys the environment can override.
-const SECTIONS: [&str; 5] = ["partner", "cloud", "credential", "storage", "aws"];
+const SECTIONS: [&str; 6] = ["partner", "cloud", "credential", "storage", "aws", "tokens"];
 
 /// Variables with the prefix that are not configuration keys.
 const NOT_KEYS: [&str; 2] = ["config", "log"];

@@ -5,9 +5,15 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber once (later calls do nothing). The level comes from `RUST_LOG`, else
 /// `AWS_LAMBDA_LOG_LEVEL`, else `info`. Logs go to stderr, so a CLI's stdout stays for its output.
 pub fn init() {
+    init_with_default_level("info");
+}
+
+/// [`init`] with another level when neither `RUST_LOG` nor `AWS_LAMBDA_LOG_LEVEL` is set (the CLI uses `warn`:
+/// its output is what it prints).
+pub fn init_with_default_level(default_level: &str) {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .map(|l| l.to_ascii_lowercase())
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| default_level.into());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
