@@ -15,15 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::consent::admin_consent_url;
 use crate::{DefenderError, Result};
 
-/// Which token endpoint to use. Both give tokens for the same APIs; v2 is Microsoft's current one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TokenEndpointVersion {
-    /// `/{tenant}/oauth2/token` with `resource=`.
-    V1,
-    /// `/{tenant}/oauth2/v2.0/token` with `scope=<resource>/.default`.
-    #[default]
-    V2,
-}
+/// Which token endpoint to use (the configuration type, under the name this crate uses).
+pub use mde_contracts::TokenEndpoint as TokenEndpointVersion;
 
 /// A token as Entra returned it, before the claims check.
 pub(crate) struct IssuedToken {

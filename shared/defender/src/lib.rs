@@ -6,8 +6,13 @@
 //! `roles` before use. Failures that an operator can fix (missing consent, a bad or expired secret) are typed
 //! errors that say what to do, including the tenant's admin-consent URL.
 //!
+//! The [`api`] part calls MDE, Microsoft 365 Defender and Graph security with those tokens: typed operations, a
+//! typed OData builder, page streams, a per-(tenant, API family) rate limiter and bounded retries.
+//!
 //! Depends on `mde-contracts` only; it never reads AWS directly (a [`CredentialSource`] is injected).
 
+pub mod api;
+mod cache;
 mod consent;
 mod error;
 mod grant;
@@ -15,10 +20,14 @@ mod http;
 mod source;
 mod token;
 
+pub use api::DefenderClient;
+pub use cache::TokenCache;
 pub use consent::{admin_consent_url, legacy_consent_url};
 pub use error::DefenderError;
 pub use grant::TokenEndpointVersion;
 pub use http::build_http_client;
+/// The HTTP client type of [`build_http_client`].
+pub use reqwest::Client as HttpClient;
 pub use source::{CredentialSource, DirectTokenSource, StaticCredential, TokenSource};
 pub use token::{AccessToken, check_claims};
 

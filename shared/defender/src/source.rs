@@ -1,15 +1,15 @@
 //! Token sources: where functions get tokens from. The direct source asks Entra ID itself and caches.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use mde_contracts::{AppCredential, Audience, CloudEndpoints, TenantId};
-use moka::Expiry;
 use tokio::sync::RwLock;
 use tracing::{debug, warn};
 
+use crate::TokenCache;
 use crate::consent::admin_consent_url;
 use crate::grant::{TokenEndpointVersion, request_token};
 use crate::token::{AccessToken, check_claims};
@@ -26,6 +26,18 @@ pub trait TokenSource: Send + Sync {
         audience: Audience,
         required_roles: &[&str],
     ) -> Result<AccessToken>;
+
+    /// Forgets `rejected` (an API answered 401 with it), so the next [`TokenSource::token`] for its tenant and
+    /// audience obtains a new one. A cached token other than `rejected` (already renewed by another caller) is kept.
+    async fn invalidate(&self, rejected: &AccessToken) {
+        let _ = rejected;
+    }
+
+    /// The tenant's admin-consent URL, when this source knows the application (used in permission errors).
+    async fn consent_url(&self, tenant: &TenantId) -> Option<String> {
+        let _ = tenant;
+        None
+    }
 }
 
 /// Where the application credential comes from (a secret store in production).
@@ -47,25 +59,6 @@ impl CredentialSource for StaticCredential {
     }
 }
 
-type CacheKey = (TenantId, Audience);
-
-/// Cached tokens expire from the cache ahead of their real expiry, so a fresh token is fetched while the old
-/// one still works (refresh-ahead).
-struct RefreshAhead {
-    margin: Duration,
-}
-
-impl Expiry<CacheKey, Arc<AccessToken>> for RefreshAhead {
-    fn expire_after_create(&self, _: &CacheKey, token: &Arc<AccessToken>, _: Instant) -> Option<Duration> {
-        let left = token
-            .expires_at
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        // Short-lived tokens refresh at half their life rather than never being cached.
-        Some(left.saturating_sub(self.margin.min(left / 2)))
-    }
-}
-
 /// Asks Entra ID directly with the application credential, caching per (tenant, audience): one token request
 /// per key per token lifetime, however many concurrent callers (single-flight), refreshed ahead of expiry.
 pub struct DirectTokenSource {
@@ -73,7 +66,7 @@ pub struct DirectTokenSource {
     endpoints: CloudEndpoints,
     version: TokenEndpointVersion,
     credentials: Arc<dyn CredentialSource>,
-    cache: moka::future::Cache<CacheKey, Arc<AccessToken>>,
+    cache: TokenCache,
     // Serialises credential refreshes so a rotation is read once, not by every failing caller.
     refresh_lock: RwLock<()>,
 }
@@ -88,18 +81,12 @@ impl DirectTokenSource {
         credentials: Arc<dyn CredentialSource>,
         refresh_margin: Duration,
     ) -> Self {
-        let cache = moka::future::Cache::builder()
-            .max_capacity(10_000)
-            .expire_after(RefreshAhead {
-                margin: refresh_margin,
-            })
-            .build();
         Self {
             http,
             endpoints,
             version,
             credentials,
-            cache,
+            cache: TokenCache::new(refresh_margin),
             refresh_lock: RwLock::new(()),
         }
     }
@@ -152,9 +139,8 @@ impl TokenSource for DirectTokenSource {
     ) -> Result<AccessToken> {
         let token = self
             .cache
-            .try_get_with((tenant.clone(), audience), self.fetch(tenant, audience))
-            .await
-            .map_err(|e: Arc<DefenderError>| Arc::try_unwrap(e).unwrap_or_else(|shared| share(&shared)))?;
+            .get_or_fetch(tenant, audience, self.fetch(tenant, audience))
+            .await?;
         let missing = token.missing_roles(required_roles);
         if !missing.is_empty() {
             let client_id = self.credentials.credential().await?.client_id().clone();
@@ -167,46 +153,19 @@ impl TokenSource for DirectTokenSource {
         }
         Ok((*token).clone())
     }
-}
 
-/// One failed cache fill is shared by all its waiters; each gets an equivalent error of its own.
-fn share(e: &DefenderError) -> DefenderError {
-    match e {
-        DefenderError::ConsentRequired {
+    async fn invalidate(&self, rejected: &AccessToken) {
+        if self.cache.invalidate(rejected).await {
+            debug!(tenant = %rejected.tenant, audience = rejected.audience.as_str(), fingerprint = %rejected.fingerprint(), "token invalidated after a 401");
+        }
+    }
+
+    async fn consent_url(&self, tenant: &TenantId) -> Option<String> {
+        let credential = self.credentials.credential().await.ok()?;
+        Some(admin_consent_url(
+            &self.endpoints.login,
             tenant,
-            audience,
-            missing,
-            consent_url,
-        } => DefenderError::ConsentRequired {
-            tenant: tenant.clone(),
-            audience: *audience,
-            missing: missing.clone(),
-            consent_url: consent_url.clone(),
-        },
-        DefenderError::CredentialInvalid { code, description } => DefenderError::CredentialInvalid {
-            code: code.clone(),
-            description: description.clone(),
-        },
-        DefenderError::TenantNotFound { tenant, description } => DefenderError::TenantNotFound {
-            tenant: tenant.clone(),
-            description: description.clone(),
-        },
-        DefenderError::WrongTenant { expected, actual } => DefenderError::WrongTenant {
-            expected: expected.clone(),
-            actual: actual.clone(),
-        },
-        DefenderError::TokenEndpoint {
-            status,
-            error,
-            description,
-        } => DefenderError::TokenEndpoint {
-            status: *status,
-            error: error.clone(),
-            description: description.clone(),
-        },
-        other => DefenderError::Unavailable {
-            what: "token request".into(),
-            reason: other.to_string(),
-        },
+            credential.client_id(),
+        ))
     }
 }

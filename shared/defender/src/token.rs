@@ -25,6 +25,23 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
+    /// A token whose claims were checked (by this crate, or by the token-broker that handed it over).
+    pub fn new(
+        value: SecretString,
+        tenant: TenantId,
+        audience: Audience,
+        expires_at: SystemTime,
+        roles: Vec<String>,
+    ) -> Self {
+        Self {
+            value,
+            tenant,
+            audience,
+            expires_at,
+            roles,
+        }
+    }
+
     /// The bearer value, for the `Authorization` header only.
     pub fn secret(&self) -> &SecretString {
         &self.value

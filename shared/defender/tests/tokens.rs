@@ -58,6 +58,17 @@ fn source(
     DirectTokenSource::new(http, endpoints(sandbox), version, cred, Duration::from_secs(300))
 }
 
+/// A direct source with the demo application's client secret.
+fn demo_source(sandbox: &SandboxHandle, version: TokenEndpointVersion) -> DirectTokenSource {
+    source(
+        sandbox,
+        version,
+        Arc::new(StaticCredential(secret_credential(
+            mde_sandbox::DEMO_CLIENT_SECRET,
+        ))),
+    )
+}
+
 fn tenant(id: &str) -> TenantId {
     id.parse().expect("tenant id")
 }
@@ -73,13 +84,7 @@ fn token_requests(sandbox: &SandboxHandle) -> Vec<mde_sandbox::RequestRecord> {
 #[tokio::test]
 async fn v2_secret_tokens_for_every_audience_carry_the_tenant_and_its_roles() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-    let src = source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2);
     let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
     for audience in Audience::ALL {
         let token = src.token(&full, audience, &[]).await.expect("token");
@@ -128,13 +133,7 @@ async fn v1_certificate_tokens_are_obtained_with_a_signed_client_assertion() {
 #[tokio::test]
 async fn a_thousand_concurrent_callers_cause_one_token_request() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-    let src = Arc::new(source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    ));
+    let src = Arc::new(demo_source(&sandbox, TokenEndpointVersion::V2));
     let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
     let callers = (0..1000).map(|_| {
         let src = Arc::clone(&src);
@@ -166,13 +165,7 @@ async fn a_token_is_renewed_ahead_of_its_expiry() {
     let mut config = SandboxConfig::default();
     config.tokens.lifetime_seconds = 4;
     let sandbox = Sandbox::start(config).await.expect("sandbox");
-    let src = source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2);
     let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
     let first = src.token(&full, Audience::Mde, &[]).await.expect("token");
     let again = src.token(&full, Audience::Mde, &[]).await.expect("token");
@@ -191,13 +184,7 @@ async fn a_token_is_renewed_ahead_of_its_expiry() {
 #[tokio::test]
 async fn missing_roles_are_named_with_the_tenants_consent_url() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-    let src = source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2);
     let partial = tenant(mde_sandbox::DEMO_TENANT_PARTIAL);
     let err = src
         .token(&partial, Audience::Mde, &["Alert.Read.All", "Ti.ReadWrite.All"])
@@ -230,13 +217,7 @@ async fn missing_roles_are_named_with_the_tenants_consent_url() {
 #[tokio::test]
 async fn a_tenant_that_never_consented_gets_consent_required() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-    let src = source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2);
     let err = src
         .token(
             &tenant(mde_sandbox::DEMO_TENANT_UNCONSENTED),
@@ -254,13 +235,7 @@ async fn a_tenant_that_never_consented_gets_consent_required() {
 #[tokio::test]
 async fn an_unknown_tenant_is_reported_as_such() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-    let src = source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2);
     let err = src
         .token(
             &tenant("00000000-0000-4000-8000-0000000000ff"),
@@ -324,48 +299,33 @@ async fn a_refused_credential_is_read_again_once_to_pick_up_a_rotation() {
     assert_eq!(token_requests(&sandbox).len(), 2, "one refused, one accepted");
 }
 
+/// A sandbox whose v2 token endpoint answers `status` (at most `max_times` times, or always).
+async fn failing_token_endpoint(status: u16, max_times: Option<u64>) -> SandboxHandle {
+    let config = SandboxConfig {
+        faults: vec![FaultRule {
+            path: "*/oauth2/v2.0/token".into(),
+            method: None,
+            fault: FaultKind::Status { status },
+            probability: None,
+            nth_call: None,
+            max_times,
+        }],
+        ..SandboxConfig::default()
+    };
+    Sandbox::start(config).await.expect("sandbox")
+}
+
 #[tokio::test]
 async fn a_failing_token_endpoint_is_retried_within_bounds() {
-    let mut config = SandboxConfig::default();
-    config.faults = vec![FaultRule {
-        path: "*/oauth2/v2.0/token".into(),
-        method: None,
-        fault: FaultKind::Status { status: 503 },
-        probability: None,
-        nth_call: None,
-        max_times: Some(2),
-    }];
-    let sandbox = Sandbox::start(config).await.expect("sandbox");
-    let src = source(
-        &sandbox,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
-    src.token(&tenant(mde_sandbox::DEMO_TENANT_FULL), Audience::Mde, &[])
+    let sandbox = failing_token_endpoint(503, Some(2)).await;
+    demo_source(&sandbox, TokenEndpointVersion::V2)
+        .token(&tenant(mde_sandbox::DEMO_TENANT_FULL), Audience::Mde, &[])
         .await
         .expect("third attempt succeeds");
     assert_eq!(token_requests(&sandbox).len(), 3);
 
-    let mut always = SandboxConfig::default();
-    always.faults = vec![FaultRule {
-        path: "*/oauth2/v2.0/token".into(),
-        method: None,
-        fault: FaultKind::Status { status: 500 },
-        probability: None,
-        nth_call: None,
-        max_times: None,
-    }];
-    let down = Sandbox::start(always).await.expect("sandbox");
-    let src = source(
-        &down,
-        TokenEndpointVersion::V2,
-        Arc::new(StaticCredential(secret_credential(
-            mde_sandbox::DEMO_CLIENT_SECRET,
-        ))),
-    );
-    let err = src
+    let down = failing_token_endpoint(500, None).await;
+    let err = demo_source(&down, TokenEndpointVersion::V2)
         .token(&tenant(mde_sandbox::DEMO_TENANT_FULL), Audience::Mde, &[])
         .await
         .expect_err("down");

@@ -1,0 +1,356 @@
+//! [`DefenderClient`]: one per process, shared by every tenant. Each call waits for the rate limiter, carries a
+//! bearer token for the operation's API and the partner User-Agent (set on the HTTP client), and is retried within
+//! bounds: 5xx, timeouts, resets and truncated bodies with exponential backoff and jitter, 429 after `Retry-After`,
+//! 401 once with a refreshed token; other 4xx never.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use mde_contracts::{CloudEndpoints, TenantId};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+use url::Url;
+
+use super::endpoint::Endpoint;
+use super::limiter::{Limiter, RateLimitConfig};
+use super::reply::{Outcome, classify, decode};
+use crate::{AccessToken, DefenderError, Result, TokenSource};
+
+/// Bounds of the retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (5xx, network errors, 429 and the one 401 refresh all count).
+    pub max_retries: usize,
+    /// First backoff delay.
+    pub min_delay: Duration,
+    /// Largest backoff delay.
+    pub max_delay: Duration,
+    /// The longest `Retry-After` the client waits; a longer one fails at once with [`DefenderError::Throttled`]
+    /// (a Lambda function should not sleep through an hour window).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// How the client behaves: retries and rate limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Retry bounds.
+    pub retry: RetryPolicy,
+    /// Client-side rate limits.
+    pub rate_limits: RateLimitConfig,
+}
+
+/// The Defender API client of a process (MDE, Microsoft 365 Defender, Graph security).
+pub struct DefenderClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) endpoints: CloudEndpoints,
+    tokens: Arc<dyn TokenSource>,
+    limiter: Limiter,
+    retry: RetryPolicy,
+}
+
+/// One call to make: operation, tenant, method, URL, body.
+pub(crate) struct Call<'a> {
+    pub endpoint: &'static Endpoint,
+    pub tenant: &'a TenantId,
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Vec<u8>>,
+    /// Send `Prefer: include-unknown-enum-members` (Graph evolvable enums).
+    pub prefer_unknown_enums: bool,
+}
+
+/// A successful answer.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl DefenderClient {
+    /// A client over the process's HTTP client (see [`crate::build_http_client`]), the cloud's endpoints and a
+    /// token source, with Microsoft's documented rate limits and default retry bounds.
+    pub fn new(http: reqwest::Client, endpoints: CloudEndpoints, tokens: Arc<dyn TokenSource>) -> Self {
+        Self::with_config(http, endpoints, tokens, ClientConfig::default())
+    }
+
+    /// A client with explicit retry bounds and rate limits.
+    pub fn with_config(
+        http: reqwest::Client,
+        endpoints: CloudEndpoints,
+        tokens: Arc<dyn TokenSource>,
+        config: ClientConfig,
+    ) -> Self {
+        Self {
+            http,
+            limiter: Limiter::new(&config.rate_limits),
+            endpoints,
+            tokens,
+            retry: config.retry,
+        }
+    }
+
+    /// The configured endpoints.
+    pub fn endpoints(&self) -> &CloudEndpoints {
+        &self.endpoints
+    }
+
+    /// `{base}{path}` plus percent-encoded `segments`, for the operation's API.
+    pub(crate) fn url(&self, endpoint: &Endpoint, path: &str, segments: &[&str]) -> Url {
+        let mut url = self.endpoints.api(endpoint.audience).base_url.clone();
+        let base = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base}{path}"));
+        if !segments.is_empty()
+            && let Ok(mut s) = url.path_segments_mut()
+        {
+            s.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// A token for the operation: any one of its permissions will do. When none is granted the token source's
+    /// consent error names the least privileged one.
+    async fn token(&self, endpoint: &Endpoint, tenant: &TenantId) -> Result<AccessToken> {
+        let token = self.tokens.token(tenant, endpoint.audience, &[]).await?;
+        if endpoint.roles.is_empty()
+            || endpoint
+                .roles
+                .iter()
+                .any(|r| token.roles.iter().any(|have| have == r))
+        {
+            return Ok(token);
+        }
+        // Ask again requiring the least privileged permission: the source answers with its consent error.
+        self.tokens
+            .token(tenant, endpoint.audience, &[endpoint.permission()])
+            .await
+    }
+
+    /// Sends a call with the rate limiter and bounded retries; returns a 2xx answer.
+    pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Reply> {
+        self.execute_with(call, Ok).await
+    }
+
+    /// Sends a call with the rate limiter and bounded retries and reads its 2xx answer with `read`, inside the
+    /// retries: a body that turns out truncated is fetched again.
+    pub(crate) async fn execute_with<T>(
+        &self,
+        call: &Call<'_>,
+        read: impl Fn(Reply) -> std::result::Result<T, Outcome>,
+    ) -> Result<T> {
+        let refreshed = AtomicBool::new(false);
+        let attempts = AtomicU32::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries);
+        let max_retry_after = self.retry.max_retry_after;
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let reply = self.attempt(call, &refreshed).await?;
+            read(reply)
+        })
+        .retry(backoff)
+        .when(|outcome: &Outcome| outcome.retryable())
+        .adjust(|outcome: &Outcome, proposed| match outcome {
+            // The one 401 retry goes at once with the new token.
+            Outcome::Unauthorized { .. } => proposed.map(|_| Duration::ZERO),
+            Outcome::Throttled {
+                retry_after: Some(wait),
+                ..
+            } if *wait > max_retry_after => None,
+            Outcome::Throttled {
+                retry_after: Some(wait),
+                ..
+            } => proposed.map(|_| *wait),
+            _ => proposed,
+        })
+        .notify(|outcome: &Outcome, wait: Duration| {
+            warn!(
+                tenant = %call.tenant,
+                endpoint = call.endpoint.name,
+                attempt = attempts.load(Ordering::Relaxed),
+                wait_ms = wait.as_millis() as u64,
+                reason = %outcome,
+                "retrying the call"
+            );
+        })
+        .await;
+        result.map_err(|outcome| outcome.into_error(call, attempts.load(Ordering::Relaxed)))
+    }
+
+    async fn attempt(&self, call: &Call<'_>, refreshed: &AtomicBool) -> std::result::Result<Reply, Outcome> {
+        self.limiter
+            .acquire(call.endpoint.family, call.tenant, call.endpoint.name)
+            .await;
+        let token = self
+            .token(call.endpoint, call.tenant)
+            .await
+            .map_err(|e| match e {
+                DefenderError::Unavailable { .. } => Outcome::Transient(e.to_string()),
+                other => Outcome::Fatal(Box::new(other)),
+            })?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret()))
+            .map_err(|_| {
+                Outcome::Fatal(Box::new(DefenderError::MalformedTokenResponse(
+                    "the access token is not a valid header value".into(),
+                )))
+            })?;
+        bearer.set_sensitive(true);
+        let mut request = self
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .header(AUTHORIZATION, bearer);
+        if call.prefer_unknown_enums {
+            request = request.header("Prefer", "include-unknown-enum-members");
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(body.clone());
+        }
+        debug!(
+            tenant = %call.tenant,
+            endpoint = call.endpoint.name,
+            method = %call.method,
+            path = call.url.path(),
+            token = %token.fingerprint(),
+            "calling"
+        );
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Outcome::Transient(network_reason(&e)))?;
+        let outcome = classify(response).await;
+        if let Err(Outcome::Unauthorized { .. }) = &outcome
+            && !refreshed.swap(true, Ordering::SeqCst)
+        {
+            // Once: the token may have been revoked or rotated; a new one is fetched on the retry.
+            self.tokens.invalidate(&token).await;
+            return outcome;
+        }
+        match outcome {
+            Err(Outcome::Unauthorized { message, .. }) => Err(Outcome::Unauthorized {
+                message,
+                retry: false,
+            }),
+            Err(Outcome::Forbidden { code, message, .. }) => Err(Outcome::Forbidden {
+                code,
+                message,
+                consent_url: self.tokens.consent_url(call.tenant).await,
+            }),
+            other => other,
+        }
+    }
+
+    /// Sends a call and decodes its JSON answer (a truncated one is fetched again).
+    pub(crate) async fn json<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T> {
+        self.execute_with(call, |reply| decode(reply.status, &reply.body))
+            .await
+    }
+
+    /// A call with a JSON body.
+    pub(crate) fn call_with<'a, B: Serialize + ?Sized>(
+        &self,
+        endpoint: &'static Endpoint,
+        tenant: &'a TenantId,
+        method: Method,
+        url: Url,
+        body: &B,
+    ) -> Result<Call<'a>> {
+        let body = serde_json::to_vec(body).map_err(|e| DefenderError::InvalidRequest {
+            endpoint: endpoint.name,
+            reason: format!("the request body does not serialise: {e}"),
+        })?;
+        Ok(Call {
+            endpoint,
+            tenant,
+            method,
+            url,
+            body: Some(body),
+            prefer_unknown_enums: false,
+        })
+    }
+
+    /// A call without a body.
+    pub(crate) fn call<'a>(
+        &self,
+        endpoint: &'static Endpoint,
+        tenant: &'a TenantId,
+        method: Method,
+        url: Url,
+    ) -> Call<'a> {
+        Call {
+            endpoint,
+            tenant,
+            method,
+            url,
+            body: None,
+            prefer_unknown_enums: endpoint.audience == mde_contracts::Audience::Graph,
+        }
+    }
+}
+
+/// Why a request failed on the network, without the URL (which reqwest includes in its message).
+fn network_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body interrupted"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use mde_contracts::Dataset;
+
+    use super::*;
+    use crate::api::ResponseAction;
+
+    #[test]
+    fn the_clients_futures_and_streams_can_move_between_threads() {
+        fn send<T: Send>(_: &T) {}
+        let _compile_time_check = |c: &DefenderClient, t: &TenantId, now: time::OffsetDateTime| {
+            send(&c.machine(t, "x"));
+            send(&c.machine_action(t, "x", &ResponseAction::Offboard, "c"));
+            send(&c.import_indicators(t, &[]));
+            send(&c.run_graph_hunting_query(t, "q", None));
+            let mut pages = c.export_pages(Dataset::MdeAlerts, t, now, now, None);
+            send(&pages);
+            send(&pages.next());
+        };
+    }
+}

@@ -1,0 +1,42 @@
+//! Advanced hunting: MDE `POST /api/advancedqueries/run` (legacy) and Graph `POST /v1.0/security/runHuntingQuery`.
+
+use mde_contracts::TenantId;
+use reqwest::Method;
+use serde_json::json;
+
+use super::client::DefenderClient;
+use super::endpoint as ep;
+use super::models::HuntingResult;
+use crate::Result;
+
+impl DefenderClient {
+    /// Runs a KQL query with MDE advanced hunting (`{"Query": …}`) — AdvancedQuery.Read.All; 45 per minute.
+    pub async fn run_mde_query(&self, tenant: &TenantId, query: &str) -> Result<HuntingResult> {
+        let url = self.url(&ep::MDE_ADVANCED_QUERY, "/api/advancedqueries/run", &[]);
+        let call = self.call_with(
+            &ep::MDE_ADVANCED_QUERY,
+            tenant,
+            Method::POST,
+            url,
+            &json!({ "Query": query }),
+        )?;
+        self.json(&call).await
+    }
+
+    /// Runs a KQL query with Graph `runHuntingQuery` (`{"Query": …, "Timespan": …}`; the default window is 30
+    /// days; `timespan` is ISO 8601, e.g. `P7D`) — ThreatHunting.Read.All.
+    pub async fn run_graph_hunting_query(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        timespan: Option<&str>,
+    ) -> Result<HuntingResult> {
+        let url = self.url(&ep::GRAPH_HUNTING, "/v1.0/security/runHuntingQuery", &[]);
+        let body = match timespan {
+            Some(t) => json!({ "Query": query, "Timespan": t }),
+            None => json!({ "Query": query }),
+        };
+        let call = self.call_with(&ep::GRAPH_HUNTING, tenant, Method::POST, url, &body)?;
+        self.json(&call).await
+    }
+}

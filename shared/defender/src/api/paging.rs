@@ -1,0 +1,222 @@
+//! Paging as an async stream of pages, so callers hold one page at a time: `$top`/`$skip` where the API documents
+//! only that (a short page ends it), `@odata.nextLink` where given — followed only while it stays on the configured
+//! API host, so the token never leaves the configured cloud.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+
+use futures::Stream;
+use mde_contracts::TenantId;
+use reqwest::Method;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use url::Url;
+
+use super::client::DefenderClient;
+use super::endpoint::Endpoint;
+use super::odata::{Paging, Property, Query};
+use super::reply::decode;
+use crate::{DefenderError, Result};
+
+/// A stream of pages.
+pub type PageStream<'a, T> = Pin<Box<dyn Stream<Item = Result<Page<T>>> + Send + 'a>>;
+
+/// One page of a collection.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The records of the page, in the API's order.
+    pub items: Vec<T>,
+    /// 0 for the first page.
+    pub index: usize,
+}
+
+/// A record that passes through to an export: the API's JSON kept byte for byte (every field, known or not), with
+/// its id and last-update time read once.
+#[derive(Debug, Clone)]
+pub struct Record {
+    raw: Box<RawValue>,
+    id: String,
+    last_update: Option<OffsetDateTime>,
+}
+
+/// The keys read from a record: `id` (string) or `incidentId` (Microsoft 365 Defender, a number), and
+/// `lastUpdateTime` (MDE, Microsoft 365 Defender) or `lastUpdateDateTime` (Graph). Other fields are skipped.
+#[derive(Deserialize)]
+struct Keys<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "incidentId")]
+    incident_id: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "lastUpdateTime")]
+    last_update_time: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "lastUpdateDateTime")]
+    last_update_date_time: Option<Cow<'a, str>>,
+}
+
+impl Record {
+    /// Reads the keys of one record.
+    pub fn from_raw(raw: Box<RawValue>) -> std::result::Result<Self, serde_json::Error> {
+        let keys: Keys<'_> = serde_json::from_str(raw.get())?;
+        let id = match (keys.id, keys.incident_id) {
+            (Some(id), _) => id.into_owned(),
+            // A number, or a string in some renderings.
+            (None, Some(n)) => match serde_json::from_str::<String>(n.get()) {
+                Ok(s) => s,
+                Err(_) => n.get().to_owned(),
+            },
+            (None, None) => return Err(serde::de::Error::missing_field("id")),
+        };
+        let last_update = keys
+            .last_update_time
+            .or(keys.last_update_date_time)
+            .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok());
+        Ok(Self { raw, id, last_update })
+    }
+
+    /// The record's id (`id`, or `incidentId` for Microsoft 365 Defender incidents).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When the record last changed (`lastUpdateTime` / `lastUpdateDateTime`), if present and valid.
+    pub fn last_update(&self) -> Option<OffsetDateTime> {
+        self.last_update
+    }
+
+    /// The JSON as the API returned it.
+    pub fn raw(&self) -> &RawValue {
+        &self.raw
+    }
+
+    /// The JSON as the API returned it, owned.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.raw
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Record::from_raw(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+/// A collection envelope: `{"@odata.context", "@odata.nextLink"?, "value": [...]}`.
+#[derive(Deserialize)]
+pub struct Envelope<T> {
+    /// The next page (Graph).
+    #[serde(default, rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+    /// The records.
+    pub value: Vec<T>,
+}
+
+/// Decodes one collection page (used by the client and the decoding benchmark).
+pub fn decode_page<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<Envelope<T>, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+enum Next {
+    Url(Url, u32),
+    Refused(DefenderError),
+    Done,
+}
+
+impl DefenderClient {
+    /// Pages of a collection: `path` under the operation's API with `query`, paged as the collection documents.
+    pub(crate) fn pages<'a, P: Property, T: DeserializeOwned + Send + 'a>(
+        &'a self,
+        endpoint: &'static Endpoint,
+        tenant: &'a TenantId,
+        path: &'static str,
+        query: &Query<P>,
+    ) -> PageStream<'a, T> {
+        let mut first = self.url(endpoint, path, &[]);
+        query.apply(&mut first);
+        let page_size = query.page_size();
+        let state = (Next::Url(first, query.skip_value()), 0usize);
+        Box::pin(futures::stream::unfold(state, move |(next, index)| async move {
+            let (url, skip) = match next {
+                Next::Url(url, skip) => (url, skip),
+                Next::Refused(e) => return Some((Err(e), (Next::Done, index))),
+                Next::Done => return None,
+            };
+            let call = self.call(endpoint, tenant, Method::GET, url);
+            let envelope = match self
+                .execute_with(&call, |reply| decode::<Envelope<T>>(reply.status, &reply.body))
+                .await
+            {
+                Ok(e) => e,
+                Err(e) => return Some((Err(e), (Next::Done, index))),
+            };
+            let count = envelope.value.len();
+            let next = match P::PAGING {
+                // A full page may have a successor; a short (or empty) one is the last.
+                Paging::Skip => match page_size {
+                    Some(size) if count > 0 && count >= size as usize => {
+                        let skip = skip.saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
+                        let mut url = self.url(endpoint, path, &[]);
+                        query_with_skip(&mut url, &call.url, skip);
+                        Next::Url(url, skip)
+                    }
+                    _ => Next::Done,
+                },
+                Paging::NextLink => match envelope.next_link.as_deref() {
+                    None => Next::Done,
+                    Some(link) => match self.check_next_link(endpoint, tenant, link) {
+                        Ok(url) => Next::Url(url, 0),
+                        Err(e) => Next::Refused(e),
+                    },
+                },
+            };
+            let page = Page {
+                items: envelope.value,
+                index,
+            };
+            Some((Ok(page), (next, index + 1)))
+        }))
+    }
+
+    /// A nextLink is followed only when its scheme, host and port are those of the configured API base URL.
+    fn check_next_link(&self, endpoint: &Endpoint, tenant: &TenantId, link: &str) -> Result<Url> {
+        let base = &self.endpoints.api(endpoint.audience).base_url;
+        let foreign = |origin: String| DefenderError::ForeignNextLink {
+            tenant: tenant.clone(),
+            endpoint: endpoint.name,
+            link_origin: origin,
+            expected_origin: base.origin().ascii_serialization(),
+        };
+        let url = Url::parse(link).map_err(|_| foreign("an unparsable URL".to_owned()))?;
+        let same = url.scheme() == base.scheme()
+            && url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
+            && url.port_or_known_default() == base.port_or_known_default();
+        if same {
+            Ok(url)
+        } else {
+            Err(foreign(url.origin().ascii_serialization()))
+        }
+    }
+}
+
+/// Copies the query of `previous` with `$skip` replaced.
+fn query_with_skip(url: &mut Url, previous: &Url, skip: u32) {
+    let pairs: Vec<(String, String)> = previous
+        .query_pairs()
+        .filter(|(k, _)| k != "$skip")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut q = url.query_pairs_mut();
+    for (k, v) in &pairs {
+        q.append_pair(k, v);
+    }
+    q.append_pair("$skip", &skip.to_string());
+}
