@@ -2,6 +2,8 @@
 //! once and runs the same core code the Lambda functions run.
 
 mod check_config;
+mod check_tenant;
+mod demo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +24,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job on the embedded default: starts the sandbox (Entra ID + Defender emulator) with its demo
+    /// tenants, writes a configuration and a local secrets file, and checks every tenant through the
+    /// token-broker code. No cloud account needed.
+    Demo {
+        /// Where the demo's configuration and outputs go.
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+    },
+    /// Checks each configured tenant: token per API, missing application permissions, the consent URL to fix it.
+    /// Exits non-zero when a tenant needs attention.
+    CheckTenant {
+        /// Only this tenant (repeatable); all configured tenants when absent.
+        #[arg(long = "tenant")]
+        tenants: Vec<mde_contracts::TenantId>,
+    },
     /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, tenants, storage);
     /// with --secret, also reads the application credential and checks its shape (never printing it).
     CheckConfig {
@@ -33,9 +50,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    mde_platform::telemetry::init();
+    mde_platform::telemetry::init_with_default_level("warn");
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo { out } => demo::run(&out).await,
+        Command::CheckTenant { tenants } => check_tenant::run(cli.config.as_deref(), &tenants).await,
         Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
     };
     match outcome {

@@ -1,0 +1,103 @@
+//! The README's first command and the tenant check, run as a user runs them: the built binary.
+
+use std::process::Command;
+
+fn mde_bridge() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mde-bridge"));
+    cmd.env_remove("MDE_BRIDGE_CONFIG").env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn the_demo_runs_offline_and_reports_each_demo_tenant_with_its_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = mde_bridge()
+        .args(["demo", "--out"])
+        .arg(dir.path().join("demo"))
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("Contoso ({}): ok", mde_sandbox::DEMO_TENANT_FULL)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("missing Machine.Isolate"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}/adminconsent?client_id={}",
+            mde_sandbox::DEMO_TENANT_PARTIAL,
+            mde_sandbox::DEMO_CLIENT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("has not consented to the application"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 tenant(s) checked, 1 healthy; 6 token request(s)"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("demo/bridge.toml").is_file() && dir.path().join("demo/secrets.json").is_file());
+    assert!(
+        !stdout.contains(mde_sandbox::DEMO_CLIENT_SECRET),
+        "the secret is never printed"
+    );
+}
+
+#[tokio::test]
+async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_healthy() {
+    let sandbox = mde_sandbox::Sandbox::start(mde_sandbox::SandboxConfig::default())
+        .await
+        .expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(
+        &secrets,
+        serde_json::json!({"mde-bridge/app-credential": {"kind": "client_secret",
+            "client_id": mde_sandbox::DEMO_CLIENT_ID, "client_secret": mde_sandbox::DEMO_CLIENT_SECRET}})
+        .to_string(),
+    )
+    .expect("secrets");
+    let base = sandbox.base_url();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
+             [cloud]\nlogin_url = \"{base}\"\nmde_api_url = \"{base}\"\nm365d_api_url = \"{base}\"\ngraph_url = \"{base}\"\n\
+             [credential]\nbackend = \"local\"\nlocal_file = \"{}\"\n\
+             [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Contoso\"\ndatasets = [\"mde_alerts\"]\n\
+             [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Fabrikam\"\nactions = [\"add_indicator\"]\n",
+            secrets.display(),
+            mde_sandbox::DEMO_TENANT_FULL,
+            mde_sandbox::DEMO_TENANT_PARTIAL
+        ),
+    )
+    .expect("config");
+
+    let run = |args: &[&str]| {
+        let mut cmd = mde_bridge();
+        cmd.arg("check-tenant").arg("--config").arg(&config).args(args);
+        tokio::task::spawn_blocking(move || cmd.output().expect("run check-tenant"))
+    };
+    let all = run(&[]).await.expect("join");
+    let stdout = String::from_utf8_lossy(&all.stdout);
+    assert!(!all.status.success(), "Fabrikam lacks Ti.ReadWrite.All: {stdout}");
+    assert!(stdout.contains("missing Ti.ReadWrite.All"), "{stdout}");
+    assert!(String::from_utf8_lossy(&all.stderr).contains("1 of 2 tenant(s) need attention"));
+
+    let healthy = run(&["--tenant", mde_sandbox::DEMO_TENANT_FULL])
+        .await
+        .expect("join");
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stdout)
+    );
+}
