@@ -1,0 +1,168 @@
+//! One export object being built: NDJSON lines (the record unchanged inside its envelope) streamed into a gzip
+//! encoder, so only the compressed object is held in memory.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use mde_contracts::RecordFlag;
+use mde_defender::api::Record;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::keys::format_time;
+
+/// The dedupe identity of a record: `(id, lastUpdate)` and what is missing from it.
+pub(crate) struct Version {
+    /// `<id>:<lastUpdate>`.
+    pub key: String,
+    /// The normalised last-update time, when the record has one.
+    pub last_update: Option<String>,
+    /// What the record lacks.
+    pub flags: Vec<RecordFlag>,
+}
+
+impl Version {
+    pub(crate) fn of(record: &Record) -> Self {
+        let mut flags = Vec::new();
+        if record.id().is_empty() {
+            flags.push(RecordFlag::MissingId);
+        }
+        let last_update = record.last_update().map(format_time);
+        if last_update.is_none() {
+            flags.push(RecordFlag::MissingLastUpdate);
+        }
+        let key = format!("{}:{}", record.id(), last_update.as_deref().unwrap_or_default());
+        Self {
+            key,
+            last_update,
+            flags,
+        }
+    }
+}
+
+/// The envelope as written (borrowing the record's raw JSON); its shape is [`mde_contracts::RecordEnvelope`].
+#[derive(Serialize)]
+struct Line<'a> {
+    tenant_id: &'a str,
+    dataset: &'a str,
+    exported_at: &'a str,
+    dedupe_key: &'a str,
+    #[serde(skip_serializing_if = "<[RecordFlag]>::is_empty")]
+    flags: &'a [RecordFlag],
+    record: &'a RawValue,
+}
+
+/// A gzip NDJSON object under construction.
+pub(crate) struct ObjectWriter {
+    gz: GzEncoder<Vec<u8>>,
+    tenant: String,
+    dataset: &'static str,
+    exported_at: String,
+    started_at: time::OffsetDateTime,
+    records: u64,
+}
+
+impl ObjectWriter {
+    pub(crate) fn new(
+        level: u32,
+        tenant: &str,
+        dataset: &'static str,
+        exported_at: time::OffsetDateTime,
+    ) -> Self {
+        Self {
+            gz: GzEncoder::new(Vec::new(), Compression::new(level)),
+            tenant: tenant.to_owned(),
+            dataset,
+            exported_at: format_time(exported_at),
+            started_at: exported_at,
+            records: 0,
+        }
+    }
+
+    /// Appends one line.
+    pub(crate) fn write(&mut self, record: &Record, version: &Version) -> std::io::Result<()> {
+        let line = Line {
+            tenant_id: &self.tenant,
+            dataset: self.dataset,
+            exported_at: &self.exported_at,
+            dedupe_key: &version.key,
+            flags: &version.flags,
+            record: record.raw(),
+        };
+        serde_json::to_writer(&mut self.gz, &line).map_err(std::io::Error::other)?;
+        self.gz.write_all(b"\n")?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Compressed bytes produced so far (the encoder may hold a little more).
+    pub(crate) fn compressed_len(&self) -> usize {
+        self.gz.get_ref().len()
+    }
+
+    /// When the object was started (its partition).
+    pub(crate) fn started_at(&self) -> time::OffsetDateTime {
+        self.started_at
+    }
+
+    /// Lines written.
+    pub(crate) fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Closes the gzip stream.
+    pub(crate) fn finish(self) -> std::io::Result<Bytes> {
+        self.gz.finish().map(Bytes::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn record(json: &str) -> Record {
+        Record::from_raw(RawValue::from_string(json.to_owned()).expect("json")).expect("record")
+    }
+
+    #[test]
+    fn a_line_keeps_the_record_byte_for_byte_inside_the_envelope() {
+        let raw =
+            r#"{"id":"a1","lastUpdateTime":"2026-11-23T10:00:00.1234567Z","unknownField":{"x":[1,2.50]}}"#;
+        let rec = record(raw);
+        let version = Version::of(&rec);
+        assert_eq!(version.key, "a1:2026-11-23T10:00:00.1234567Z");
+        let at = crate::keys::parse_time("2026-11-23T11:00:00Z").expect("time");
+        let mut w = ObjectWriter::new(6, "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17", "mde_alerts", at);
+        w.write(&rec, &version).expect("write");
+        let gz = w.finish().expect("finish");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        assert!(text.ends_with('\n'));
+        assert!(text.contains(&format!("\"record\":{raw}")), "{text}");
+        let envelope: mde_contracts::RecordEnvelope =
+            serde_json::from_str(text.trim_end()).expect("contract shape");
+        assert_eq!(envelope.dedupe_key, version.key);
+        assert!(envelope.flags.is_empty());
+    }
+
+    #[test]
+    fn a_record_without_last_update_is_kept_and_flagged() {
+        let rec = record(r#"{"id":"a2","title":"no timestamp"}"#);
+        let version = Version::of(&rec);
+        assert_eq!(version.flags, vec![RecordFlag::MissingLastUpdate]);
+        assert_eq!(version.key, "a2:");
+        let mut w = ObjectWriter::new(1, "t", "mde_alerts", time::OffsetDateTime::UNIX_EPOCH);
+        w.write(&rec, &version).expect("write");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&w.finish().expect("finish")[..])
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        assert!(text.contains(r#""flags":["missing_last_update"]"#), "{text}");
+    }
+}

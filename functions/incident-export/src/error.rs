@@ -1,0 +1,91 @@
+//! The one error type of the crate.
+
+use mde_defender::DefenderError;
+use mde_platform::PlatformError;
+use thiserror::Error;
+
+/// Why an export (or a part of it) failed. Messages say what to do where the operator can act.
+#[derive(Debug, Error)]
+pub enum ExportError {
+    /// The job (scheduler payload or queue message) is not valid.
+    #[error("invalid export job: {0}")]
+    InvalidJob(String),
+
+    /// The settings are not valid.
+    #[error("invalid incident-export setting {name}: {reason}")]
+    InvalidSetting {
+        /// The environment variable.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The checkpoint object cannot be understood. The export of this tenant and dataset stops: it never
+    /// silently restarts from "now" (that would lose records) or from the beginning (that would duplicate them).
+    #[error(
+        "the checkpoint {location} is corrupt ({reason}): exporting this tenant and dataset is stopped until it is \
+         repaired; fix the JSON, or delete the object to start again from the initial lookback (records already \
+         exported in that window are then exported again)"
+    )]
+    CorruptCheckpoint {
+        /// Where the checkpoint is.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Another run advanced the checkpoint since this run read it.
+    #[error(
+        "another run advanced the checkpoint {location} first: this run stopped (records it wrote since its last \
+         checkpoint are exported again by the next run at most)"
+    )]
+    CheckpointConflict {
+        /// Where the checkpoint is.
+        location: String,
+    },
+
+    /// Reading or writing the object store failed; the checkpoint was not advanced past unwritten records.
+    #[error("object store: {action} {location}: {source}")]
+    Storage {
+        /// What was being done.
+        action: &'static str,
+        /// The object.
+        location: String,
+        /// The store's error.
+        #[source]
+        source: PlatformError,
+    },
+
+    /// The API refused the tenant or kept failing for reasons that are not one page's (consent, credentials,
+    /// throttling): the cursor holds and the next run tries again.
+    #[error(transparent)]
+    Api(Box<DefenderError>),
+
+    /// A page kept failing after the client's bounded retries; it is recorded in a quarantine object and the
+    /// cursor holds before it (unless the settings allow moving past failed pages).
+    #[error(
+        "a page kept failing and is quarantined at {location}; the checkpoint holds before it (set \
+         INCIDENT_EXPORT_SKIP_FAILED_PAGES=true to move past it): {source}"
+    )]
+    PageQuarantined {
+        /// The quarantine object.
+        location: String,
+        /// The last error of the page.
+        #[source]
+        source: Box<DefenderError>,
+    },
+
+    /// An export object could not be encoded (gzip).
+    #[error("encoding an export object: {0}")]
+    Encode(#[from] std::io::Error),
+
+    /// Enqueuing a fan-out job failed.
+    #[error("enqueuing export jobs: {0}")]
+    Queue(#[source] PlatformError),
+}
+
+impl From<DefenderError> for ExportError {
+    fn from(e: DefenderError) -> Self {
+        ExportError::Api(Box::new(e))
+    }
+}

@@ -1,0 +1,97 @@
+//! The Lambda handler, independent of the runtime: a scheduler payload (run or fan out) or an SQS batch of jobs.
+
+use std::time::Instant;
+
+use mde_contracts::ExportJob;
+use mde_platform::Queue;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::{error, warn};
+
+use crate::{ExportError, Exporter};
+
+#[derive(Deserialize)]
+struct SqsEvent {
+    #[serde(rename = "Records")]
+    records: Vec<SqsMessage>,
+}
+
+#[derive(Deserialize)]
+struct SqsMessage {
+    #[serde(rename = "messageId")]
+    message_id: String,
+    body: String,
+    #[serde(rename = "eventSource", default)]
+    event_source: Option<String>,
+}
+
+/// The jobs of an SQS event (`{"Records": [{"messageId", "body", "eventSource": "aws:sqs"}]}`), each with its
+/// message id; `None` when the payload is not an SQS event.
+pub fn jobs_from_sqs_event(payload: &Value) -> Option<Vec<(String, Result<ExportJob, ExportError>)>> {
+    let event: SqsEvent = serde_json::from_value(payload.clone()).ok()?;
+    if event
+        .records
+        .iter()
+        .any(|m| m.event_source.as_deref() != Some("aws:sqs"))
+    {
+        return None;
+    }
+    Some(
+        event
+            .records
+            .into_iter()
+            .map(|m| {
+                let job = serde_json::from_str(&m.body)
+                    .map_err(|e| ExportError::InvalidJob(format!("message {}: {e}", m.message_id)));
+                (m.message_id, job)
+            })
+            .collect(),
+    )
+}
+
+/// Handles one invocation. A scheduler payload ([`ExportJob`]) runs the export and answers its summary, or with
+/// `fan_out` enqueues one job per tenant on `queue`. An SQS event runs each job and answers
+/// `{"batchItemFailures": [...]}` naming the messages whose export failed (SQS delivers them again, then to the
+/// dead-letter queue); an invalid message is logged and dropped, as retrying cannot fix it.
+pub async fn handle(
+    exporter: &Exporter,
+    queue: Option<&dyn Queue>,
+    payload: Value,
+    deadline: Instant,
+) -> Result<Value, ExportError> {
+    if let Some(jobs) = jobs_from_sqs_event(&payload) {
+        let mut failures = Vec::new();
+        for (message_id, job) in jobs {
+            match job {
+                Err(e) => error!(message_id, error = %e, "invalid export job dropped"),
+                Ok(job) => match exporter.run(&job, deadline).await {
+                    Ok(summary) if !summary.has_failures() => {}
+                    Ok(_) => failures.push(json!({ "itemIdentifier": message_id })),
+                    Err(e) => error!(message_id, error = %e, "invalid export job dropped"),
+                },
+            }
+        }
+        return Ok(json!({ "batchItemFailures": failures }));
+    }
+    let job: ExportJob = if payload.is_null() {
+        ExportJob::default()
+    } else {
+        serde_json::from_value(payload).map_err(|e| {
+            ExportError::InvalidJob(format!(
+                "{e}; expected {{\"tenants\": [...]?, \"datasets\": [...]?, \"since\": \"<RFC 3339>\"?, \"fan_out\": bool?}}"
+            ))
+        })?
+    };
+    let summary = if job.fan_out {
+        let Some(queue) = queue else {
+            warn!("fan_out asked but no export queue is configured");
+            return Err(ExportError::InvalidJob(
+                "fan_out needs the export queue: set INCIDENT_EXPORT_QUEUE_URL".into(),
+            ));
+        };
+        exporter.fan_out(&job, queue).await?
+    } else {
+        exporter.run(&job, deadline).await?
+    };
+    serde_json::to_value(&summary).map_err(|e| ExportError::Encode(std::io::Error::other(e)))
+}

@@ -1,0 +1,538 @@
+//! What goes wrong: faults on the API, a crash between object and checkpoint, concurrent runs, a corrupt
+//! checkpoint, a tenant without consent, the deadline, a page that keeps failing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::*;
+use incident_export::{DatasetStatus, ExportCheckpoint, ExportJob, QuarantinedPage, checkpoint_key};
+use mde_contracts::Dataset;
+use mde_platform::{ObjectStore, PlatformError, PutCondition, StoredObject};
+use mde_sandbox::{FaultKind, FaultRule};
+
+fn fault(path: &str, fault: FaultKind, probability: Option<f64>, max_times: Option<u64>) -> FaultRule {
+    FaultRule {
+        path: path.into(),
+        method: None,
+        fault,
+        probability,
+        nth_call: None,
+        max_times,
+    }
+}
+
+/// Fails the next checkpoint write, as if the process died after writing the object.
+struct CrashBeforeCheckpoint {
+    inner: Arc<dyn ObjectStore>,
+    armed: AtomicBool,
+}
+
+#[async_trait]
+impl ObjectStore for CrashBeforeCheckpoint {
+    async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
+        if key.starts_with("checkpoints/") && self.armed.swap(false, Ordering::SeqCst) {
+            return Err(PlatformError::Aws {
+                service: "s3",
+                operation: "PutObject",
+                message: "simulated crash before the checkpoint".into(),
+                retryable: false,
+            });
+        }
+        self.inner.put(key, body, condition).await
+    }
+    async fn get(&self, key: &str) -> mde_platform::Result<Option<StoredObject>> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> mde_platform::Result<Vec<String>> {
+        self.inner.list(prefix).await
+    }
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}
+
+/// Holds the first two checkpoint reads until both happened: two runs that read the same checkpoint.
+struct BothReadFirst {
+    inner: Arc<dyn ObjectStore>,
+    barrier: tokio::sync::Barrier,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl ObjectStore for BothReadFirst {
+    async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
+        self.inner.put(key, body, condition).await
+    }
+    async fn get(&self, key: &str) -> mde_platform::Result<Option<StoredObject>> {
+        let got = self.inner.get(key).await;
+        if key.starts_with("checkpoints/") && self.reads.fetch_add(1, Ordering::SeqCst) < 2 {
+            self.barrier.wait().await;
+        }
+        got
+    }
+    async fn list(&self, prefix: &str) -> mde_platform::Result<Vec<String>> {
+        self.inner.list(prefix).await
+    }
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}
+
+#[tokio::test]
+async fn random_429_5xx_and_truncated_pages_lose_no_record() {
+    let mut config = sandbox_config();
+    config.data.alerts_per_tenant = 200;
+    config.faults = vec![
+        fault("/api/alerts*", FaultKind::Status { status: 503 }, Some(0.2), None),
+        fault("/api/alerts*", FaultKind::TruncatedBody, Some(0.15), None),
+        fault(
+            "/api/incidents*",
+            FaultKind::Status { status: 500 },
+            Some(0.2),
+            None,
+        ),
+        fault(
+            "/v1.0/security/*",
+            FaultKind::TooManyRequests {
+                retry_after_seconds: 0,
+            },
+            Some(0.2),
+            None,
+        ),
+        fault("/v1.0/security/*", FaultKind::TruncatedBody, Some(0.1), None),
+    ];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let clock = Arc::new(SimClock::default());
+    let truth_client = client(&sandbox, 40);
+    let small_pages = incident_export::ExportSettings {
+        mde_alerts_page_size: 10,
+        m365d_incidents_page_size: 10,
+        graph_page_size: Some(10),
+        ..settings()
+    };
+    let exporter = exporter(
+        client(&sandbox, 2),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &Dataset::ALL)],
+        small_pages,
+        clock.clone(),
+    );
+    let mut truth: BTreeMap<Dataset, BTreeSet<String>> = BTreeMap::new();
+    let (mut failures, mut quarantined) = (0, 0);
+    for round in 0..2 {
+        if round > 0 {
+            clock.advance(&sandbox, Duration::from_secs(3 * 3600));
+        }
+        // Runs are repeated until every dataset completes, as the schedule would.
+        let mut done = false;
+        for _ in 0..30 {
+            let summary = run(&exporter, &ExportJob::default()).await;
+            failures += summary
+                .datasets
+                .iter()
+                .filter(|d| d.status == DatasetStatus::Failed)
+                .count();
+            quarantined += summary.datasets.iter().map(|d| d.quarantined).sum::<u64>();
+            if summary
+                .datasets
+                .iter()
+                .all(|d| d.status == DatasetStatus::Completed)
+            {
+                done = true;
+                break;
+            }
+        }
+        assert!(done, "round {round}: the export completes within 30 runs");
+        for d in Dataset::ALL {
+            truth
+                .entry(d)
+                .or_default()
+                .extend(current_versions(&truth_client, d, FULL).await);
+        }
+    }
+    for d in Dataset::ALL {
+        let keys = exported_keys(store.as_ref(), d, FULL).await;
+        let missing: Vec<_> = truth[&d].iter().filter(|k| !keys.contains_key(*k)).collect();
+        assert!(missing.is_empty(), "{d}: lost versions: {missing:?}");
+    }
+    let quarantined_pages = quarantined;
+    let quarantined = store.list("quarantine/").await.expect("list");
+    assert_eq!(
+        quarantined.len() as u64,
+        quarantined_pages,
+        "every page given up on is in quarantine"
+    );
+    assert!(failures > 0, "some runs failed and were repeated");
+    let faulted = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.status != Some(200))
+        .count();
+    assert!(faulted > 10, "the faults fired ({faulted})");
+}
+
+#[tokio::test]
+async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_that_run() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crashing = Arc::new(CrashBeforeCheckpoint {
+        inner: local_store(&dir),
+        armed: AtomicBool::new(false),
+    });
+    let store: Arc<dyn ObjectStore> = crashing.clone();
+    let clock = Arc::new(SimClock::default());
+    let client = client(&sandbox, 3);
+    let mut s = settings();
+    s.max_object_bytes = 1 << 20;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[Dataset::GraphAlertsV2])],
+        s.clone(),
+        clock.clone(),
+    );
+    let d = Dataset::GraphAlertsV2;
+    let first = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(entry(&first, FULL, d).status, DatasetStatus::Completed);
+    let watermark = entry(&first, FULL, d).watermark.clone().expect("a watermark");
+    let mut truth = current_versions(&client, d, FULL).await;
+
+    clock.advance(&sandbox, Duration::from_secs(2 * 3600));
+    crashing.armed.store(true, Ordering::SeqCst);
+    let crashed = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&crashed, FULL, d);
+    assert_eq!(e.status, DatasetStatus::Failed, "{e:?}");
+    assert!(e.records > 0 && e.objects == 1, "{e:?}");
+    assert!(
+        e.error.as_deref().is_some_and(|m| m.contains("simulated crash")),
+        "{e:?}"
+    );
+    truth.extend(current_versions(&client, d, FULL).await);
+
+    let third = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(entry(&third, FULL, d).status, DatasetStatus::Completed);
+    truth.extend(current_versions(&client, d, FULL).await);
+
+    let keys = exported_keys(store.as_ref(), d, FULL).await;
+    let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "lost versions: {missing:?}");
+    let twice: BTreeSet<&String> = keys.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+    assert_eq!(
+        twice.len() as u64,
+        e.records,
+        "exactly the crashed run's records are exported again"
+    );
+    let overlap_start = incident_export::format_time(
+        time::OffsetDateTime::parse(&watermark, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+            - time::Duration::seconds(s.overlap.as_secs() as i64),
+    );
+    for key in twice {
+        let last_update = key.split_once(':').map(|(_, t)| t).expect("a dedupe key");
+        assert!(
+            last_update >= overlap_start.as_str(),
+            "{key} re-exported although before the overlap"
+        );
+    }
+}
+
+#[tokio::test]
+async fn of_two_concurrent_runs_only_one_advances_the_checkpoint() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ObjectStore> = Arc::new(BothReadFirst {
+        inner: local_store(&dir),
+        barrier: tokio::sync::Barrier::new(2),
+        reads: AtomicUsize::new(0),
+    });
+    let clock = Arc::new(SimClock::default());
+    let tenants = vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])];
+    let a = exporter(
+        client(&sandbox, 3),
+        store.clone(),
+        tenants.clone(),
+        settings(),
+        clock.clone(),
+    );
+    let b = exporter(client(&sandbox, 3), store.clone(), tenants, settings(), clock);
+    let job = ExportJob::default();
+    let (ra, rb) = tokio::join!(run(&a, &job), run(&b, &job));
+    let statuses: BTreeSet<_> = [&ra, &rb]
+        .iter()
+        .map(|r| format!("{:?}", entry(r, FULL, Dataset::MdeAlerts).status))
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeSet::from(["Completed".to_owned(), "Conflict".to_owned()])
+    );
+    let winner = if entry(&ra, FULL, Dataset::MdeAlerts).status == DatasetStatus::Completed {
+        &ra
+    } else {
+        &rb
+    };
+    let loser = if std::ptr::eq(winner, &ra) { &rb } else { &ra };
+    assert!(
+        entry(loser, FULL, Dataset::MdeAlerts)
+            .error
+            .as_deref()
+            .is_some_and(|m| m.contains("another run advanced the checkpoint")),
+        "{loser:?}"
+    );
+    let cp = store
+        .get(&checkpoint_key(Dataset::MdeAlerts, &tenant_id(FULL)))
+        .await
+        .expect("get")
+        .expect("a checkpoint");
+    let cp: ExportCheckpoint = serde_json::from_slice(&cp.body).expect("checkpoint");
+    assert_eq!(cp.run_id, winner.run_id, "the checkpoint is the winner's");
+}
+
+#[tokio::test]
+async fn a_corrupt_checkpoint_stops_its_dataset_with_a_clear_error_and_is_left_as_it_was() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let key = checkpoint_key(Dataset::MdeAlerts, &tenant_id(FULL));
+    store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"version\": 1, \"tenant_id\": "),
+            PutCondition::Always,
+        )
+        .await
+        .expect("put");
+    let exporter = exporter(
+        client(&sandbox, 3),
+        store.clone(),
+        vec![tenant(
+            FULL,
+            "Contoso",
+            &[Dataset::MdeAlerts, Dataset::GraphAlertsV2],
+        )],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    assert_eq!(e.status, DatasetStatus::Failed);
+    let message = e.error.clone().unwrap_or_default();
+    assert!(
+        message.contains("is corrupt") && message.contains(&store.location(&key)),
+        "{message}"
+    );
+    assert!(
+        message.contains("delete the object"),
+        "the error says what to do: {message}"
+    );
+    assert_eq!(e.records, 0);
+    assert!(
+        exported(store.as_ref(), Dataset::MdeAlerts, FULL)
+            .await
+            .is_empty()
+    );
+    let still = store.get(&key).await.expect("get").expect("kept");
+    assert_eq!(
+        &still.body[..],
+        b"{\"version\": 1, \"tenant_id\": ",
+        "no silent reset"
+    );
+    assert_eq!(
+        entry(&summary, FULL, Dataset::GraphAlertsV2).status,
+        DatasetStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_without_consent_is_reported_while_the_others_export() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let datasets = [Dataset::MdeAlerts, Dataset::M365dIncidents];
+    let exporter = exporter(
+        client(&sandbox, 3),
+        store.clone(),
+        vec![
+            tenant(FULL, "Contoso", &datasets),
+            tenant(PARTIAL, "Fabrikam", &datasets),
+            tenant(UNCONSENTED, "Northwind", &datasets),
+        ],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(summary.datasets.len(), 6);
+    for d in datasets {
+        for ok in [FULL, PARTIAL] {
+            let e = entry(&summary, ok, d);
+            assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+            assert!(e.records > 0, "{e:?}");
+        }
+        let e = entry(&summary, UNCONSENTED, d);
+        assert_eq!(e.status, DatasetStatus::Failed, "{e:?}");
+        let message = e.error.clone().unwrap_or_default();
+        assert!(
+            message.contains("consent"),
+            "the error says consent is missing: {message}"
+        );
+        assert_eq!(e.quarantined, 0, "a tenant's failure quarantines no page");
+    }
+    assert!(summary.has_failures());
+}
+
+#[tokio::test]
+async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_without_duplicates() {
+    let mut config = sandbox_config();
+    config.faults = vec![fault(
+        "/api/alerts*",
+        FaultKind::Delay { millis: 150 },
+        None,
+        None,
+    )];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 3);
+    let mut s = settings();
+    s.mde_alerts_page_size = 5;
+    s.max_object_bytes = 1;
+    s.deadline_margin = Duration::ZERO;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
+        s,
+        Arc::new(SimClock::default()),
+    );
+    let job = ExportJob::default();
+    let first = exporter
+        .run(&job, Instant::now() + Duration::from_millis(900))
+        .await
+        .expect("run");
+    let e = entry(&first, FULL, Dataset::MdeAlerts);
+    assert_eq!(e.status, DatasetStatus::Partial, "{e:?}");
+    assert!(e.records > 0 && e.error.is_none(), "{e:?}");
+    let cp = store
+        .get(&checkpoint_key(Dataset::MdeAlerts, &tenant_id(FULL)))
+        .await
+        .expect("get")
+        .expect("progress saved");
+    let cp: ExportCheckpoint = serde_json::from_slice(&cp.body).expect("checkpoint");
+    assert_eq!(
+        cp.pass.as_ref().map(|p| p.skip),
+        Some(e.records),
+        "the pass resumes where it stopped"
+    );
+    assert!(cp.watermark.is_none(), "no watermark before a pass completes");
+
+    let second = run(&exporter, &job).await;
+    assert_eq!(
+        entry(&second, FULL, Dataset::MdeAlerts).status,
+        DatasetStatus::Completed
+    );
+    let keys = exported_keys(store.as_ref(), Dataset::MdeAlerts, FULL).await;
+    let truth = current_versions(&client, Dataset::MdeAlerts, FULL).await;
+    assert_eq!(keys.keys().cloned().collect::<BTreeSet<_>>(), truth);
+    assert!(keys.values().all(|n| *n == 1), "resuming repeats nothing");
+}
+
+#[tokio::test]
+async fn a_page_that_keeps_failing_is_quarantined_and_holds_the_cursor_until_it_succeeds() {
+    let mut config = sandbox_config();
+    // The first page fails on its first attempt and its retry; later calls succeed.
+    config.faults = vec![fault(
+        "/api/alerts*",
+        FaultKind::Status { status: 500 },
+        None,
+        Some(2),
+    )];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 1);
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let first = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&first, FULL, Dataset::MdeAlerts);
+    assert_eq!(
+        (e.status, e.quarantined, e.records),
+        (DatasetStatus::Failed, 1, 0),
+        "{e:?}"
+    );
+    assert!(
+        e.error.as_deref().is_some_and(|m| m.contains("quarantined")),
+        "{e:?}"
+    );
+    let keys = store.list("quarantine/mde_alerts/").await.expect("list");
+    assert_eq!(keys.len(), 1);
+    let q: QuarantinedPage =
+        serde_json::from_slice(&store.get(&keys[0]).await.expect("get").expect("object").body).expect("json");
+    assert_eq!((q.query.skip, q.query.top, q.moved_past), (0, Some(25), false));
+    assert!(
+        q.error.contains("500") || q.error.contains("failed after retries"),
+        "{}",
+        q.error
+    );
+
+    let second = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(
+        entry(&second, FULL, Dataset::MdeAlerts).status,
+        DatasetStatus::Completed
+    );
+    let keys = exported_keys(store.as_ref(), Dataset::MdeAlerts, FULL).await;
+    let truth = current_versions(&client, Dataset::MdeAlerts, FULL).await;
+    assert_eq!(
+        keys.keys().cloned().collect::<BTreeSet<_>>(),
+        truth,
+        "nothing was skipped"
+    );
+}
+
+#[tokio::test]
+async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_page() {
+    let mut config = sandbox_config();
+    config.faults = vec![fault(
+        "/api/alerts*",
+        FaultKind::Status { status: 500 },
+        None,
+        Some(2),
+    )];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 1);
+    let mut s = settings();
+    s.skip_failed_pages = true;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
+        s,
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    assert_eq!((e.status, e.quarantined), (DatasetStatus::Completed, 1), "{e:?}");
+    let truth = current_versions(&client, Dataset::MdeAlerts, FULL).await;
+    assert_eq!(
+        e.records,
+        truth.len() as u64 - 25,
+        "exactly the quarantined page is missing"
+    );
+    let keys = store.list("quarantine/mde_alerts/").await.expect("list");
+    let q: QuarantinedPage =
+        serde_json::from_slice(&store.get(&keys[0]).await.expect("get").expect("object").body).expect("json");
+    assert!(q.moved_past);
+}
