@@ -1,0 +1,38 @@
+output "function_name" {
+  description = "The function's name."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "function_arn" {
+  description = "The function's ARN."
+  value       = aws_lambda_function.this.arn
+}
+
+output "role_arn" {
+  description = "The function's execution role."
+  value       = aws_iam_role.this.arn
+}
+
+output "role_name" {
+  description = "The function's execution role name."
+  value       = aws_iam_role.this.name
+}
+
+output "log_group_name" {
+  description = "The function's log group."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "policy_statements" {
+  description = "Every permission statement of the role (for review and tests)."
+  value       = local.statements
+}
+
+output "log_group" {
+  description = "The log group's settings (for review and tests)."
+  value = {
+    name              = aws_cloudwatch_log_group.this.name
+    retention_in_days = aws_cloudwatch_log_group.this.retention_in_days
+    kms_key_id        = aws_cloudwatch_log_group.this.kms_key_id
+  }
+}

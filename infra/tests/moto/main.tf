@@ -1,0 +1,87 @@
+# The root stack applied to moto server (a local AWS emulator) by scripts/test-infra. Not a deployment.
+#
+# Left out against the emulator, by variable, with the reason:
+# - enable_bucket_lifecycle = false: the provider's waiter for a lifecycle configuration takes about a minute
+#   against moto; the configuration itself is covered by `terraform test` and checkov.
+# - restrict_dlq_sources = false: moto 5.2 does not know the SQS RedriveAllowPolicy attribute (GetQueueAttributes
+#   answers InvalidAttributeName, and the provider waits forever).
+
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.60, < 6.0"
+    }
+  }
+}
+
+variable "endpoint" {
+  description = "moto server URL."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Resource name prefix; scripts/test-infra makes it unique per run."
+  type        = string
+  default     = "mde-bridge-ci"
+}
+
+variable "artifacts_dir" {
+  description = "Directory of <function>/bootstrap.zip packages."
+  type        = string
+}
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = false
+  s3_use_path_style           = true
+  endpoints {
+    cloudwatch     = var.endpoint
+    iam            = var.endpoint
+    kms            = var.endpoint
+    lambda         = var.endpoint
+    logs           = var.endpoint
+    s3             = var.endpoint
+    scheduler      = var.endpoint
+    secretsmanager = var.endpoint
+    sqs            = var.endpoint
+    sts            = var.endpoint
+  }
+}
+
+module "mde_bridge" {
+  source                      = "../../stacks/mde-bridge"
+  name_prefix                 = var.name_prefix
+  artifacts_dir               = var.artifacts_dir
+  architecture                = "x86_64"
+  enable_fan_out              = true
+  enable_bucket_lifecycle     = false
+  restrict_dlq_sources        = false
+  force_destroy               = true
+  secret_recovery_window_days = 0
+  partner = {
+    company = "Contoso"
+    product = "Ci"
+    version = "1.0.0"
+  }
+  tenants = [{
+    tenant_id    = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17"
+    display_name = "Contoso"
+    datasets     = ["mde_alerts"]
+  }]
+}
+
+output "export_bucket" {
+  description = "The bucket created in the emulator."
+  value       = module.mde_bridge.export_bucket
+}
+
+output "credential_secret_arn" {
+  description = "The secret created in the emulator."
+  value       = module.mde_bridge.credential_secret_arn
+}
