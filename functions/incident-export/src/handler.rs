@@ -62,13 +62,19 @@ pub async fn handle(
     if let Some(jobs) = jobs_from_sqs_event(&payload) {
         let mut failures = Vec::new();
         for (message_id, job) in jobs {
-            match job {
-                Err(e) => error!(message_id, error = %e, "invalid export job dropped"),
-                Ok(job) => match exporter.run(&job, deadline).await {
-                    Ok(summary) if !summary.has_failures() => {}
-                    Ok(_) => failures.push(json!({ "itemIdentifier": message_id })),
-                    Err(e) => error!(message_id, error = %e, "invalid export job dropped"),
-                },
+            // A job that fails, or cannot be read, goes back to the queue: after its retries it lands in the
+            // dead-letter queue with the reason in the logs, never dropped.
+            let outcome = match job {
+                Err(e) => Err(e),
+                Ok(job) => run_and_report(exporter, &job, deadline).await,
+            };
+            match outcome {
+                Ok(summary) if !summary.has_failures() => {}
+                Ok(_) => failures.push(json!({ "itemIdentifier": message_id })),
+                Err(e) => {
+                    error!(message_id, error = %e, "export job refused; it returns to the queue");
+                    failures.push(json!({ "itemIdentifier": message_id }));
+                }
             }
         }
         return Ok(json!({ "batchItemFailures": failures }));
@@ -91,7 +97,18 @@ pub async fn handle(
         };
         exporter.fan_out(&job, queue).await?
     } else {
-        exporter.run(&job, deadline).await?
+        run_and_report(exporter, &job, deadline).await?
     };
     serde_json::to_value(&summary).map_err(|e| ExportError::Encode(std::io::Error::other(e)))
+}
+
+/// Runs a job and prints its CloudWatch Embedded Metric Format lines (in Lambda, stdout becomes metrics).
+async fn run_and_report(
+    exporter: &Exporter,
+    job: &ExportJob,
+    deadline: Instant,
+) -> Result<mde_contracts::ExportRunSummary, ExportError> {
+    let summary = exporter.run(job, deadline).await?;
+    crate::metrics::emit(&summary, time::OffsetDateTime::now_utc());
+    Ok(summary)
 }

@@ -14,7 +14,7 @@ use tracing::{error, info};
 
 use crate::export::DatasetExport;
 use crate::keys::{format_time, parse_time, run_id};
-use crate::{Clock, ExportError, ExportSettings, SystemClock, metrics};
+use crate::{Clock, ExportError, ExportSettings, SystemClock};
 
 /// The export core: a Defender client, an object store, the tenant registry, settings and a clock.
 pub struct Exporter {
@@ -163,7 +163,6 @@ impl Exporter {
         } else {
             info!(run_id = summary.run_id, records, "export run finished");
         }
-        metrics::emit(&summary, finished);
         Ok(summary)
     }
 

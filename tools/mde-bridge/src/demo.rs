@@ -1,13 +1,13 @@
-//! `mde-bridge demo`: the whole kit on the embedded default — the sandbox's demo world, a local secrets file
-//! and local storage — with no cloud account.
+//! `mde-bridge demo`: the main job on the embedded default — the sandbox's demo world, a local secrets file
+//! and local storage, no cloud account: tenant checks, then the incident export of every demo tenant.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use mde_sandbox::{Sandbox, SandboxConfig};
 
-/// Starts the sandbox, writes a configuration for its demo tenants under `out`, and runs the tenant checks
-/// through the same code the functions run.
+/// Starts the sandbox, writes a configuration for its demo tenants under `out`, runs the tenant checks and
+/// exports every dataset, through the same code the functions run.
 pub async fn run(out: &Path) -> Result<()> {
     let sandbox = Sandbox::start(SandboxConfig::default())
         .await
@@ -50,10 +50,27 @@ pub async fn run(out: &Path) -> Result<()> {
         reports.len(),
         reports.iter().filter(|h| h.healthy).count()
     );
+
+    println!("\nexport of every dataset of the demo tenants (incident-export core, local storage):");
+    let args = crate::export::ExportArgs {
+        datasets: Vec::new(),
+        tenants: Vec::new(),
+        since: None,
+        out: None,
+    };
+    let summary = crate::export::export(&config, &args).await?;
+    crate::export::print_summary(&summary);
+    let records: u64 = summary.datasets.iter().map(|d| d.records).sum();
+    let objects: u64 = summary.datasets.iter().map(|d| d.objects).sum();
+    let store = mde_platform::wiring::object_store(&config).await;
     println!(
-        "next: run the emulator on its own with `cargo run -p mde-sandbox -- --listen 127.0.0.1:8080`, point \
-         the [cloud] URLs of {} at it, and use `mde-bridge check-tenant --config {}`",
-        config_path.display(),
+        "\n{records} records in {objects} gzip NDJSON objects under {} (checkpoints under checkpoints/); \
+         Northwind is reported and skipped until its administrator consents",
+        store.location("")
+    );
+    println!(
+        "next: `cargo run -p mde-sandbox -- --listen 127.0.0.1:8080` runs the emulator on its own; point the \
+         [cloud] URLs of {} at it and use `mde-bridge check-tenant` and `mde-bridge export` with --config",
         config_path.display()
     );
     sandbox.shutdown().await;

@@ -4,6 +4,7 @@
 mod check_config;
 mod check_tenant;
 mod demo;
+mod export;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,23 @@ enum Command {
         #[arg(long = "tenant")]
         tenants: Vec<mde_contracts::TenantId>,
     },
+    /// Exports incidents and alerts of the configured tenants (the incident-export core) to a directory or S3,
+    /// resuming from the checkpoints there. Needs a configuration (see `demo` to try it offline).
+    Export {
+        /// Dataset to export (repeatable): graph_incidents, graph_alerts_v2, mde_alerts, m365d_incidents.
+        /// Each tenant's configured datasets when absent.
+        #[arg(long = "dataset")]
+        datasets: Vec<mde_contracts::Dataset>,
+        /// Tenant to export (repeatable); every enabled tenant when absent.
+        #[arg(long = "tenant")]
+        tenants: Vec<mde_contracts::TenantId>,
+        /// Backfill: also export records last updated at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// A directory or s3://bucket/prefix; the configuration's [storage] when absent.
+        #[arg(long)]
+        out: Option<String>,
+    },
     /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, tenants, storage);
     /// with --secret, also reads the application credential and checks its shape (never printing it).
     CheckConfig {
@@ -55,6 +73,20 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Demo { out } => demo::run(&out).await,
         Command::CheckTenant { tenants } => check_tenant::run(cli.config.as_deref(), &tenants).await,
+        Command::Export {
+            datasets,
+            tenants,
+            since,
+            out,
+        } => {
+            let args = export::ExportArgs {
+                datasets,
+                tenants,
+                since,
+                out,
+            };
+            export::run(cli.config.as_deref(), args).await
+        }
         Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
     };
     match outcome {

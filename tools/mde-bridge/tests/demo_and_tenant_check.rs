@@ -101,3 +101,37 @@ async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_
         String::from_utf8_lossy(&healthy.stdout)
     );
 }
+
+#[test]
+fn export_without_any_configuration_explains_how_to_start() {
+    let out = mde_bridge()
+        .arg("export")
+        .env_remove("MDE_BRIDGE_PARTNER_COMPANY")
+        .output()
+        .expect("run export");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no configuration") && stderr.contains("mde-bridge demo"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_second_demo_run_resumes_from_the_checkpoints_and_exports_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        mde_bridge()
+            .args(["demo", "--out"])
+            .arg(dir.path().join("demo"))
+            .output()
+            .expect("run demo")
+    };
+    let first = run();
+    assert!(String::from_utf8_lossy(&first.stdout).contains("160 records in 6 gzip NDJSON objects"));
+    // The sandbox is seeded the same each time: every record is already behind the checkpoints.
+    let second = run();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{stdout}");
+    assert!(stdout.contains("0 records in 0 gzip NDJSON objects"), "{stdout}");
+}

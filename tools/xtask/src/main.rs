@@ -18,9 +18,14 @@ fn repo_root() -> PathBuf {
 
 fn write_schemas(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut files: Vec<(&str, String)> =
-        mde_contracts::schemas::all().iter().map(|f| (f.file_name, f.render())).collect();
-    files.push((mde_sandbox::CONFIG_SCHEMA_FILE, mde_sandbox::render_config_schema()));
+    let mut files: Vec<(&str, String)> = mde_contracts::schemas::all()
+        .iter()
+        .map(|f| (f.file_name, f.render()))
+        .collect();
+    files.push((
+        mde_sandbox::CONFIG_SCHEMA_FILE,
+        mde_sandbox::render_config_schema(),
+    ));
     for (name, text) in files {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
