@@ -42,10 +42,10 @@ mod state;
 mod store;
 
 pub use config::{
-    AppRegistration, DEMO_CLIENT_CERT_PEM, DEMO_CLIENT_ID, DEMO_CLIENT_KEY_PEM, DEMO_CLIENT_SECRET,
-    DEMO_PARTIAL_MISSING_ROLES, DEMO_TENANT_FULL, DEMO_TENANT_PARTIAL, DEMO_TENANT_UNCONSENTED, DataSettings,
-    GrantedRoles, MachineActionSettings, RateLimitOverride, RateLimitSettings, SandboxConfig, TenantSettings,
-    TokenSettings, CONFIG_SCHEMA_FILE, config_schema, render_config_schema,
+    AppRegistration, CONFIG_SCHEMA_FILE, DEMO_CLIENT_CERT_PEM, DEMO_CLIENT_ID, DEMO_CLIENT_KEY_PEM,
+    DEMO_CLIENT_SECRET, DEMO_PARTIAL_MISSING_ROLES, DEMO_TENANT_FULL, DEMO_TENANT_PARTIAL,
+    DEMO_TENANT_UNCONSENTED, DataSettings, GrantedRoles, MachineActionSettings, RateLimitOverride,
+    RateLimitSettings, SandboxConfig, TenantSettings, TokenSettings, config_schema, render_config_schema,
 };
 pub use error::SandboxError;
 pub use faults::{FaultKind, FaultRule};

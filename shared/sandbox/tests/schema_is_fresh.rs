@@ -2,7 +2,9 @@
 
 #[test]
 fn the_committed_sandbox_config_schema_is_fresh() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas").join(mde_sandbox::CONFIG_SCHEMA_FILE);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas")
+        .join(mde_sandbox::CONFIG_SCHEMA_FILE);
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == mde_sandbox::render_config_schema(),
