@@ -3,6 +3,8 @@
 //! Each suite takes the port as a trait object, so the local adapter and the AWS adapter (over the real SDK,
 //! against moto server) are held to exactly the same behaviour. Suites panic with a message on failure.
 
+mod lambda_runtime;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +17,8 @@ use crate::invoke::{FunctionInvoker, LocalFunction};
 use crate::objects::{ObjectStore, PutCondition};
 use crate::queue::{Queue, SendOptions};
 use crate::secrets::{SecretStore, read_json_secret};
+
+pub use lambda_runtime::LambdaRuntime;
 
 /// The variable the test script sets to moto server's URL.
 pub const AWS_ENDPOINT_VAR: &str = "MDE_TEST_AWS_ENDPOINT";
