@@ -186,6 +186,7 @@ pub fn new_incident(data: &mut TenantData, domain: &str, created: OffsetDateTime
     let machine_index = data.rng.random_range(0..data.machines.len());
     let user = *USERS.choose(&mut data.rng).unwrap_or(&"alice");
     let mut alert_ids = Vec::new();
+    let mut first_title = String::new();
     for k in 0..size {
         let threat = THREATS.choose(&mut data.rng).unwrap_or(&THREATS[0]);
         let alert_created = created + Duration::minutes(k as i64 * 7);
@@ -198,15 +199,12 @@ pub fn new_incident(data: &mut TenantData, domain: &str, created: OffsetDateTime
             domain,
             alert_created,
         );
+        if k == 0 {
+            first_title = alert.title.clone();
+        }
         alert_ids.push(alert.id.clone());
         data.alerts.push(alert);
     }
-    let first_title = data
-        .alerts
-        .iter()
-        .find(|a| alert_ids.first() == Some(&a.id))
-        .map(|a| a.title.clone())
-        .unwrap_or_default();
     let machine_name = data.machines[machine_index].computer_dns_name.clone();
     // Every eighth incident waits for action (Graph's evolvable `awaitingAction`), so every tenant shows one.
     let roll = if data.incidents.len() % 8 == 2 {
