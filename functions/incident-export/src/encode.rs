@@ -10,13 +10,17 @@ use mde_contracts::RecordFlag;
 use mde_defender::api::Record;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 use crate::keys::format_time;
 
 /// The dedupe identity of a record: `(id, lastUpdate)` and what is missing from it.
 pub(crate) struct Version {
-    /// `<id>:<lastUpdate>`.
+    /// `<id>:<lastUpdate>`; a part the record lacks is replaced by `sha256-<hex>` of the record's JSON, so two
+    /// different malformed records never share a key (which would drop one) and the same one always does.
     pub key: String,
+    /// The id part of the key: the record's id, or its content hash.
+    pub id: String,
     /// The normalised last-update time, when the record has one.
     pub last_update: Option<String>,
     /// What the record lacks.
@@ -26,16 +30,23 @@ pub(crate) struct Version {
 impl Version {
     pub(crate) fn of(record: &Record) -> Self {
         let mut flags = Vec::new();
-        if record.id().is_empty() {
-            flags.push(RecordFlag::MissingId);
-        }
         let last_update = record.last_update().map(format_time);
-        if last_update.is_none() {
+        let content = || format!("sha256-{}", hex::encode(Sha256::digest(record.raw().get())));
+        let id = record.id().map_or_else(
+            || {
+                flags.push(RecordFlag::MissingId);
+                content()
+            },
+            str::to_owned,
+        );
+        let at = last_update.clone().unwrap_or_else(|| {
             flags.push(RecordFlag::MissingLastUpdate);
-        }
-        let key = format!("{}:{}", record.id(), last_update.as_deref().unwrap_or_default());
+            content()
+        });
+        let key = format!("{id}:{at}");
         Self {
             key,
+            id,
             last_update,
             flags,
         }
@@ -156,7 +167,14 @@ mod tests {
         let rec = record(r#"{"id":"a2","title":"no timestamp"}"#);
         let version = Version::of(&rec);
         assert_eq!(version.flags, vec![RecordFlag::MissingLastUpdate]);
-        assert_eq!(version.key, "a2:");
+        assert!(version.key.starts_with("a2:sha256-"), "{}", version.key);
+        assert_eq!(
+            Version::of(&rec).key,
+            version.key,
+            "the same record, the same key"
+        );
+        let changed = Version::of(&record(r#"{"id":"a2","title":"changed, still no timestamp"}"#));
+        assert_ne!(changed.key, version.key, "another version, another key");
         let mut w = ObjectWriter::new(1, "t", "mde_alerts", time::OffsetDateTime::UNIX_EPOCH);
         w.write(&rec, &version).expect("write");
         let mut text = String::new();
@@ -164,5 +182,24 @@ mod tests {
             .read_to_string(&mut text)
             .expect("gunzip");
         assert!(text.contains(r#""flags":["missing_last_update"]"#), "{text}");
+    }
+
+    #[test]
+    fn records_without_id_are_kept_flagged_and_never_share_a_key() {
+        let a = record(r#"{"title":"first","lastUpdateTime":"2026-11-23T10:00:00Z"}"#);
+        let b = record(r#"{"title":"second","lastUpdateTime":"2026-11-23T10:00:00Z"}"#);
+        let (va, vb) = (Version::of(&a), Version::of(&b));
+        assert_eq!(va.flags, vec![RecordFlag::MissingId]);
+        assert!(
+            va.key.starts_with("sha256-") && va.key.ends_with(":2026-11-23T10:00:00.0000000Z"),
+            "{}",
+            va.key
+        );
+        assert_ne!(va.key, vb.key);
+        let both = Version::of(&record(r#"{"title":"nothing"}"#));
+        assert_eq!(
+            both.flags,
+            vec![RecordFlag::MissingId, RecordFlag::MissingLastUpdate]
+        );
     }
 }

@@ -245,12 +245,12 @@ impl DatasetExport<'_> {
                     c.records += 1;
                     if !version.flags.is_empty() {
                         c.flagged += 1;
-                        warn!(tenant = %self.tenant, dataset = %self.dataset, id = record.id(), flags = ?version.flags, "record exported with a flag");
+                        warn!(tenant = %self.tenant, dataset = %self.dataset, id = record.id(), dedupe_key = %version.key, flags = ?version.flags, "record exported with a flag");
                     }
                     if let (Some(at), Some(text)) = (record.last_update(), &version.last_update)
                         && at >= threshold
                     {
-                        state.seen.insert(version.key.clone(), record.id(), text, at);
+                        state.seen.insert(version.key.clone(), &version.id, text, at);
                     }
                 }
                 pass.skip += n;

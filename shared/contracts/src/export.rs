@@ -33,7 +33,7 @@ pub struct ExportJob {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedVersion {
-    /// The record's id.
+    /// The record's id, or `sha256-<hex>` of its JSON when it has none.
     pub id: String,
     /// Its last-update time, UTC with seven fractional digits.
     pub last_update: String,
@@ -102,7 +102,8 @@ pub struct RecordEnvelope {
     pub dataset: Dataset,
     /// When the record was exported (RFC 3339).
     pub exported_at: String,
-    /// `<id>:<lastUpdate>`: the same record version always has the same key (SIEMs deduplicate on it).
+    /// `<id>:<lastUpdate>`: the same record version always has the same key (SIEMs deduplicate on it). A part the
+    /// record lacks (see `flags`) is replaced by `sha256-<hex>` of the record's JSON.
     pub dedupe_key: String,
     /// Present when the record lacks what the dedupe key is made of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -274,7 +274,7 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
         ..MdeAlertUpdate::default()
     };
     let updated = client
-        .update_mde_alert(&tenant, alert.id(), &update)
+        .update_mde_alert(&tenant, alert.id().expect("an id"), &update)
         .await
         .expect("patch");
     let value: serde_json::Value = serde_json::from_str(updated.raw().get()).expect("json");
@@ -289,10 +289,13 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
         Some("application/json; charset=utf-8")
     );
     client
-        .comment_mde_alert(&tenant, alert.id(), "note")
+        .comment_mde_alert(&tenant, alert.id().expect("an id"), "note")
         .await
         .expect("comment");
-    let fetched = client.mde_alert(&tenant, alert.id()).await.expect("get");
+    let fetched = client
+        .mde_alert(&tenant, alert.id().expect("an id"))
+        .await
+        .expect("get");
     assert!(fetched.raw().get().contains("\"note\""));
 
     let incident_id: u64 =
@@ -313,7 +316,7 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
         )
         .await
         .expect("m365d patch");
-    assert_eq!(incident.id(), incident_id.to_string());
+    assert_eq!(incident.id(), Some(incident_id.to_string().as_str()));
     assert!(
         client
             .m365d_incident(&tenant, incident_id)
@@ -327,7 +330,7 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
     let graph_alert = client
         .update_graph_alert(
             &tenant,
-            alert.id(),
+            alert.id().expect("an id"),
             &GraphAlertUpdate {
                 status: Some("resolved".into()),
                 ..GraphAlertUpdate::default()
@@ -337,7 +340,7 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
         .expect("graph alert patch");
     assert!(graph_alert.raw().get().contains("\"resolved\""));
     let comments = client
-        .comment_graph_alert(&tenant, alert.id(), "graph note")
+        .comment_graph_alert(&tenant, alert.id().expect("an id"), "graph note")
         .await
         .expect("comment");
     assert!(
@@ -356,7 +359,7 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
         )
         .await
         .expect("graph incident patch");
-    assert_eq!(graph_incident.id(), incident_id.to_string());
+    assert_eq!(graph_incident.id(), Some(incident_id.to_string().as_str()));
     client
         .comment_graph_incident(&tenant, &incident_id.to_string(), "incident note")
         .await
@@ -367,7 +370,12 @@ async fn alerts_and_incidents_are_updated_and_commented_in_every_api() {
             .await
             .is_ok()
     );
-    assert!(client.graph_alert(&tenant, alert.id()).await.is_ok());
+    assert!(
+        client
+            .graph_alert(&tenant, alert.id().expect("an id"))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ async fn all_pages(stream: mde_defender::api::PageStream<'_, Record>) -> Vec<Pag
 fn ids(pages: &[Page<Record>]) -> Vec<String> {
     pages
         .iter()
-        .flat_map(|p| p.items.iter().map(|r| r.id().to_owned()))
+        .flat_map(|p| p.items.iter().map(|r| r.id().expect("an id").to_owned()))
         .collect()
 }
 

@@ -217,7 +217,11 @@ pub async fn current_versions(client: &DefenderClient, dataset: Dataset, tenant:
     while let Some(page) = pages.next().await {
         for record in page.expect("a page of the truth").items {
             let at = record.last_update().expect("sandbox records have lastUpdate");
-            versions.insert(format!("{}:{}", record.id(), format_time(at)));
+            versions.insert(format!(
+                "{}:{}",
+                record.id().expect("sandbox records have an id"),
+                format_time(at)
+            ));
         }
     }
     versions

@@ -34,11 +34,12 @@ pub struct Page<T> {
 }
 
 /// A record that passes through to an export: the API's JSON kept byte for byte (every field, known or not), with
-/// its id and last-update time read once.
+/// its id and last-update time read once. Either may be absent: a malformed record is still a record, and what to
+/// do with it is the caller's decision, not a reason to fail its page.
 #[derive(Debug, Clone)]
 pub struct Record {
     raw: Box<RawValue>,
-    id: String,
+    id: Option<String>,
     last_update: Option<OffsetDateTime>,
 }
 
@@ -57,18 +58,23 @@ struct Keys<'a> {
 }
 
 impl Record {
-    /// Reads the keys of one record.
+    /// Reads the keys of one record; fails only when it is not a JSON object.
     pub fn from_raw(raw: Box<RawValue>) -> std::result::Result<Self, serde_json::Error> {
+        // Serde also reads a struct from an array; a record is an object.
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(serde::de::Error::custom("a record must be a JSON object"));
+        }
         let keys: Keys<'_> = serde_json::from_str(raw.get())?;
         let id = match (keys.id, keys.incident_id) {
-            (Some(id), _) => id.into_owned(),
+            (Some(id), _) => Some(id.into_owned()),
             // A number, or a string in some renderings.
-            (None, Some(n)) => match serde_json::from_str::<String>(n.get()) {
+            (None, Some(n)) => Some(match serde_json::from_str::<String>(n.get()) {
                 Ok(s) => s,
                 Err(_) => n.get().to_owned(),
-            },
-            (None, None) => return Err(serde::de::Error::missing_field("id")),
-        };
+            }),
+            (None, None) => None,
+        }
+        .filter(|id| !id.is_empty());
         let last_update = keys
             .last_update_time
             .or(keys.last_update_date_time)
@@ -76,9 +82,9 @@ impl Record {
         Ok(Self { raw, id, last_update })
     }
 
-    /// The record's id (`id`, or `incidentId` for Microsoft 365 Defender incidents).
-    pub fn id(&self) -> &str {
-        &self.id
+    /// The record's id (`id`, or `incidentId` for Microsoft 365 Defender incidents), when present and not empty.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
     }
 
     /// When the record last changed (`lastUpdateTime` / `lastUpdateDateTime`), if present and valid.
@@ -219,4 +225,37 @@ fn query_with_skip(url: &mut Url, previous: &Url, skip: u32) {
         q.append_pair(k, v);
     }
     q.append_pair("$skip", &skip.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(json: &str) -> std::result::Result<Record, serde_json::Error> {
+        Record::from_raw(RawValue::from_string(json.to_owned())?)
+    }
+
+    #[test]
+    fn ids_come_from_id_or_incident_id_and_may_be_absent() -> std::result::Result<(), serde_json::Error> {
+        assert_eq!(
+            record(r#"{"id":"da1","lastUpdateTime":"2026-01-01T00:00:00Z"}"#)?.id(),
+            Some("da1")
+        );
+        assert_eq!(record(r#"{"incidentId":42}"#)?.id(), Some("42"));
+        assert_eq!(record(r#"{"incidentId":"42"}"#)?.id(), Some("42"));
+        let missing = record(r#"{"title":"no id","lastUpdateDateTime":"2026-01-01T00:00:00Z"}"#)?;
+        assert_eq!(missing.id(), None);
+        assert!(missing.last_update().is_some());
+        assert_eq!(record(r#"{"id":""}"#)?.id(), None);
+        let no_time = record(r#"{"id":"x","lastUpdateTime":"yesterday"}"#)?;
+        assert_eq!(no_time.last_update(), None);
+        assert_eq!(no_time.raw().get(), r#"{"id":"x","lastUpdateTime":"yesterday"}"#);
+        Ok(())
+    }
+
+    #[test]
+    fn only_a_non_object_is_refused() {
+        assert!(record("42").is_err());
+        assert!(record(r#"["id"]"#).is_err());
+    }
 }
