@@ -14,7 +14,7 @@ use crate::durable::{self, PutFailure};
 use crate::encode::{ObjectWriter, Version};
 use crate::keys::{checkpoint_key, format_time, object_key, quarantine_key};
 use crate::pages::pages;
-use crate::{Clock, ExportError, ExportSettings};
+use crate::{Clock, ExportError, ExportObserver, ExportProgress, ExportSettings};
 
 /// Everything one (tenant, dataset) export needs.
 pub(crate) struct DatasetExport<'a> {
@@ -22,6 +22,7 @@ pub(crate) struct DatasetExport<'a> {
     pub store: &'a dyn ObjectStore,
     pub settings: &'a ExportSettings,
     pub clock: &'a dyn Clock,
+    pub observer: &'a dyn ExportObserver,
     pub run_id: &'a str,
     pub tenant: &'a TenantId,
     pub dataset: Dataset,
@@ -75,6 +76,7 @@ fn is_page_failure(e: &DefenderError) -> bool {
 impl DatasetExport<'_> {
     /// Exports, and sums up what happened; failures are in the summary, never panics or early returns.
     pub(crate) async fn run(self) -> DatasetRunSummary {
+        self.observer.started(self.tenant, self.dataset);
         let mut c = Counters::default();
         let mut watermark = None;
         let result = self.export(&mut c, &mut watermark).await;
@@ -111,6 +113,7 @@ impl DatasetExport<'_> {
                 pages = c.pages, quarantined = c.quarantined, error = %e, "dataset export failed"
             ),
         }
+        self.observer.finished(&summary);
         summary
     }
 
@@ -256,6 +259,12 @@ impl DatasetExport<'_> {
                 pass.skip += n;
                 last_len = Some(n);
                 debug!(tenant = %self.tenant, dataset = %self.dataset, records = n, skip = pass.skip, "page read");
+                let progress = ExportProgress {
+                    records: c.records,
+                    suppressed: c.suppressed,
+                    pages: c.pages,
+                };
+                self.observer.page_read(self.tenant, self.dataset, progress);
                 if writer
                     .as_ref()
                     .is_some_and(|w| w.compressed_len() >= self.settings.max_object_bytes)

@@ -22,6 +22,7 @@ mod handler;
 mod keys;
 mod metrics;
 mod pages;
+mod progress;
 mod run;
 mod settings;
 
@@ -34,6 +35,7 @@ pub use error::ExportError;
 pub use handler::{handle, jobs_from_sqs_event};
 pub use keys::{checkpoint_key, format_time};
 pub use metrics::emf_lines;
+pub use progress::{ExportObserver, ExportProgress, NoProgress};
 pub use run::Exporter;
 pub use settings::ExportSettings;
 

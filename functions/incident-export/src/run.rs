@@ -14,7 +14,7 @@ use tracing::{error, info};
 
 use crate::export::DatasetExport;
 use crate::keys::{format_time, parse_time, run_id};
-use crate::{Clock, ExportError, ExportSettings, SystemClock};
+use crate::{Clock, ExportError, ExportObserver, ExportSettings, NoProgress, SystemClock};
 
 /// The export core: a Defender client, an object store, the tenant registry, settings and a clock.
 pub struct Exporter {
@@ -23,6 +23,7 @@ pub struct Exporter {
     tenants: Vec<TenantConfig>,
     settings: ExportSettings,
     clock: Arc<dyn Clock>,
+    observer: Arc<dyn ExportObserver>,
 }
 
 impl Exporter {
@@ -39,12 +40,19 @@ impl Exporter {
             tenants,
             settings,
             clock: Arc::new(SystemClock),
+            observer: Arc::new(NoProgress),
         }
     }
 
     /// The same exporter reading time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same exporter reporting progress to `observer` (e.g. a terminal's progress bars).
+    pub fn with_observer(mut self, observer: Arc<dyn ExportObserver>) -> Self {
+        self.observer = observer;
         self
     }
 
@@ -180,6 +188,7 @@ impl Exporter {
             store: self.store.as_ref(),
             settings: &self.settings,
             clock: self.clock.as_ref(),
+            observer: self.observer.as_ref(),
             run_id,
             tenant,
             dataset,

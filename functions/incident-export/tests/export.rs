@@ -148,3 +148,75 @@ async fn objects_roll_at_the_size_bound_and_keep_records_unchanged_in_the_envelo
         "the record is the API object, no field dropped"
     );
 }
+
+/// Records what an observer is told.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<String>>,
+}
+
+impl incident_export::ExportObserver for Recorder {
+    fn started(&self, tenant: &mde_contracts::TenantId, dataset: Dataset) {
+        self.push(format!("started {tenant} {dataset}"));
+    }
+    fn page_read(
+        &self,
+        tenant: &mde_contracts::TenantId,
+        dataset: Dataset,
+        p: incident_export::ExportProgress,
+    ) {
+        self.push(format!("page {tenant} {dataset} {} {}", p.pages, p.records));
+    }
+    fn finished(&self, s: &incident_export::DatasetRunSummary) {
+        self.push(format!(
+            "finished {} {} {} {}",
+            s.tenant_id, s.dataset, s.pages, s.records
+        ));
+    }
+}
+
+impl Recorder {
+    fn push(&self, event: String) {
+        self.events.lock().expect("not poisoned").push(event);
+    }
+}
+
+#[tokio::test]
+async fn an_observer_sees_every_page_and_each_dataset_start_and_end() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recorder = Arc::new(Recorder::default());
+    let exporter = exporter(
+        client(&sandbox, 3),
+        local_store(&dir),
+        vec![tenant(
+            FULL,
+            "Contoso",
+            &[Dataset::MdeAlerts, Dataset::M365dIncidents],
+        )],
+        settings(),
+        Arc::new(SimClock::default()),
+    )
+    .with_observer(recorder.clone());
+    let summary = run(&exporter, &ExportJob::default()).await;
+    let events = recorder.events.lock().expect("not poisoned").clone();
+    for d in [Dataset::MdeAlerts, Dataset::M365dIncidents] {
+        let e = entry(&summary, FULL, d);
+        assert!(e.pages > 1 && e.records > 0, "{e:?}");
+        let mine: Vec<&String> = events.iter().filter(|ev| ev.contains(&format!(" {d}"))).collect();
+        assert_eq!(
+            mine.first().map(|s| s.as_str()),
+            Some(format!("started {FULL} {d}").as_str())
+        );
+        let pages: Vec<&&String> = mine.iter().filter(|ev| ev.starts_with("page")).collect();
+        assert_eq!(pages.len() as u64, e.pages, "one event per page read: {mine:?}");
+        assert_eq!(
+            pages.last().map(|s| s.as_str()),
+            Some(format!("page {FULL} {d} {} {}", e.pages, e.records).as_str())
+        );
+        assert_eq!(
+            mine.last().map(|s| s.as_str()),
+            Some(format!("finished {FULL} {d} {} {}", e.pages, e.records).as_str())
+        );
+    }
+}

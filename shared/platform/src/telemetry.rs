@@ -1,5 +1,7 @@
 //! Logging set-up: JSON lines in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), human-readable otherwise.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once (later calls do nothing). The level comes from `RUST_LOG`, else
@@ -18,7 +20,9 @@ pub fn init_with_default_level(default_level: &str) {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person: a pipe, a file or CloudWatch gets plain text.
+        .with_ansi(std::io::stderr().is_terminal());
     // An error here means a subscriber is already installed (tests, embedding): keep that one.
     let _ = if json {
         builder

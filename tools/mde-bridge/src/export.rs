@@ -60,7 +60,9 @@ pub async fn export(config: &BridgeConfig, args: &ExportArgs) -> Result<ExportRu
         }
     };
     let settings = ExportSettings::from_env()?;
-    let exporter = Exporter::from_config(config, settings, invoker).await?;
+    let exporter = Exporter::from_config(config, settings, invoker)
+        .await?
+        .with_observer(crate::progress::for_stderr());
     let job = ExportJob {
         tenants: args.tenants.clone(),
         datasets: args.datasets.clone(),

@@ -5,6 +5,7 @@ mod check_config;
 mod check_tenant;
 mod demo;
 mod export;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

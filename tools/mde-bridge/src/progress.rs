@@ -1,0 +1,113 @@
+//! Export progress on the terminal: a live line per (tenant, dataset) when stderr is a terminal, plain lines
+//! (at most one per dataset every few seconds) when it is a pipe or a file.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use incident_export::{DatasetRunSummary, ExportObserver, ExportProgress};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mde_contracts::{Dataset, TenantId};
+
+/// How often a plain line repeats a dataset's progress.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// The observer for this process's stderr: live bars on a terminal, plain lines otherwise.
+pub fn for_stderr() -> Arc<dyn ExportObserver> {
+    if std::io::stderr().is_terminal() {
+        Arc::new(Bars::default())
+    } else {
+        Arc::new(Lines::default())
+    }
+}
+
+type Key = (TenantId, Dataset);
+
+fn counts(p: ExportProgress) -> String {
+    format!(
+        "{} records ({} already exported), {} pages",
+        p.records, p.suppressed, p.pages
+    )
+}
+
+fn outcome(s: &DatasetRunSummary) -> String {
+    format!(
+        "{:?}: {} records, {} pages, {} objects",
+        s.status, s.records, s.pages, s.objects
+    )
+}
+
+/// One spinner per (tenant, dataset), redrawn in place.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<Key, ProgressBar>>,
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::default(),
+        }
+    }
+}
+
+impl Bars {
+    fn bar(&self, tenant: &TenantId, dataset: Dataset) -> Option<ProgressBar> {
+        let bars = self.bars.lock().unwrap_or_else(PoisonError::into_inner);
+        bars.get(&(tenant.clone(), dataset)).cloned()
+    }
+}
+
+impl ExportObserver for Bars {
+    fn started(&self, tenant: &TenantId, dataset: Dataset) {
+        let style = ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = self.multi.add(ProgressBar::new_spinner().with_style(style));
+        bar.set_prefix(format!("{tenant} {:<16}", dataset.as_str()));
+        bar.set_message("first page…");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let mut bars = self.bars.lock().unwrap_or_else(PoisonError::into_inner);
+        bars.insert((tenant.clone(), dataset), bar);
+    }
+
+    fn page_read(&self, tenant: &TenantId, dataset: Dataset, progress: ExportProgress) {
+        if let Some(bar) = self.bar(tenant, dataset) {
+            bar.set_message(counts(progress));
+        }
+    }
+
+    fn finished(&self, summary: &DatasetRunSummary) {
+        if let Some(bar) = self.bar(&summary.tenant_id, summary.dataset) {
+            bar.finish_with_message(outcome(summary));
+        }
+    }
+}
+
+/// Plain lines on stderr, throttled per dataset.
+#[derive(Default)]
+struct Lines {
+    last: Mutex<HashMap<Key, Instant>>,
+}
+
+impl ExportObserver for Lines {
+    fn started(&self, tenant: &TenantId, dataset: Dataset) {
+        eprintln!("{tenant} {dataset}: exporting");
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.insert((tenant.clone(), dataset), Instant::now());
+    }
+
+    fn page_read(&self, tenant: &TenantId, dataset: Dataset, progress: ExportProgress) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = last.entry((tenant.clone(), dataset)).or_insert_with(Instant::now);
+        if at.elapsed() >= PLAIN_EVERY {
+            *at = Instant::now();
+            eprintln!("{tenant} {dataset}: {}", counts(progress));
+        }
+    }
+
+    fn finished(&self, summary: &DatasetRunSummary) {
+        eprintln!("{} {}: {}", summary.tenant_id, summary.dataset, outcome(summary));
+    }
+}
