@@ -67,13 +67,22 @@ async fn every_version_is_exported_exactly_once(store: Arc<dyn ObjectStore>, rou
     let sandbox_calls = sandbox
         .requests()
         .iter()
-        .filter(|r| r.path.starts_with("/api/alerts"))
+        .filter(|r| r.path.starts_with("/api/alerts") && r.status == Some(200))
         .count() as u64;
     // The truth reads add one page per round (page size 10,000).
     assert_eq!(
         mde_calls + rounds as u64,
         sandbox_calls,
         "API calls are the pages needed, no more"
+    );
+    let expired = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/alerts") && r.status == Some(401))
+        .count();
+    assert!(
+        expired < rounds,
+        "at most one refused call per two-hour jump of the clock (the token expired): {expired}"
     );
 }
 

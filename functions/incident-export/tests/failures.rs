@@ -1,5 +1,6 @@
-//! What goes wrong: faults on the API, a crash between object and checkpoint, concurrent runs, a corrupt
-//! checkpoint, a tenant without consent, the deadline, a page that keeps failing.
+//! What goes wrong: faults on the API, a crash between object and checkpoint, a failed object write, a token
+//! expiring mid-run, concurrent runs, a corrupt checkpoint, a tenant without consent, the deadline, a page that
+//! keeps failing.
 
 mod common;
 
@@ -13,7 +14,9 @@ use bytes::Bytes;
 use common::*;
 use incident_export::{DatasetStatus, ExportCheckpoint, ExportJob, QuarantinedPage, checkpoint_key};
 use mde_contracts::Dataset;
+use mde_platform::objects::LocalObjectStore;
 use mde_platform::{ObjectStore, PlatformError, PutCondition, StoredObject};
+use mde_sandbox::SandboxHandle;
 use mde_sandbox::{FaultKind, FaultRule};
 
 fn fault(path: &str, fault: FaultKind, probability: Option<f64>, max_times: Option<u64>) -> FaultRule {
@@ -27,20 +30,22 @@ fn fault(path: &str, fault: FaultKind, probability: Option<f64>, max_times: Opti
     }
 }
 
-/// Fails the next checkpoint write, as if the process died after writing the object.
-struct CrashBeforeCheckpoint {
+/// Fails the next write under `prefix` once armed: under `checkpoints/`, as if the process died after writing
+/// the object; under a dataset's prefix, an S3 write that fails.
+struct FailNextPut {
     inner: Arc<dyn ObjectStore>,
+    prefix: &'static str,
     armed: AtomicBool,
 }
 
 #[async_trait]
-impl ObjectStore for CrashBeforeCheckpoint {
+impl ObjectStore for FailNextPut {
     async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
-        if key.starts_with("checkpoints/") && self.armed.swap(false, Ordering::SeqCst) {
+        if key.starts_with(self.prefix) && self.armed.swap(false, Ordering::SeqCst) {
             return Err(PlatformError::Aws {
                 service: "s3",
                 operation: "PutObject",
-                message: "simulated crash before the checkpoint".into(),
+                message: format!("simulated failure writing under {}", self.prefix),
                 retryable: false,
             });
         }
@@ -183,8 +188,9 @@ async fn random_429_5xx_and_truncated_pages_lose_no_record() {
 async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_that_run() {
     let sandbox = start(sandbox_config()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let crashing = Arc::new(CrashBeforeCheckpoint {
+    let crashing = Arc::new(FailNextPut {
         inner: local_store(&dir),
+        prefix: "checkpoints/",
         armed: AtomicBool::new(false),
     });
     let store: Arc<dyn ObjectStore> = crashing.clone();
@@ -212,7 +218,9 @@ async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_th
     assert_eq!(e.status, DatasetStatus::Failed, "{e:?}");
     assert!(e.records > 0 && e.objects == 1, "{e:?}");
     assert!(
-        e.error.as_deref().is_some_and(|m| m.contains("simulated crash")),
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.contains("simulated failure writing under checkpoints/")),
         "{e:?}"
     );
     truth.extend(current_versions(&client, d, FULL).await);
@@ -535,4 +543,110 @@ async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_page() {
     let q: QuarantinedPage =
         serde_json::from_slice(&store.get(&keys[0]).await.expect("get").expect("object").body).expect("json");
     assert!(q.moved_past);
+}
+
+#[tokio::test]
+async fn a_failed_object_write_leaves_the_checkpoint_alone_and_the_next_run_exports_everything() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Dataset::MdeAlerts;
+    let failing = Arc::new(FailNextPut {
+        inner: local_store(&dir),
+        prefix: "mde_alerts/",
+        armed: AtomicBool::new(true),
+    });
+    let store: Arc<dyn ObjectStore> = failing.clone();
+    let client = client(&sandbox, 3);
+    let mut s = settings();
+    s.max_object_bytes = 1 << 20;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[d])],
+        s,
+        Arc::new(SimClock::default()),
+    );
+    let failed = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&failed, FULL, d);
+    assert_eq!((e.status, e.objects), (DatasetStatus::Failed, 0), "{e:?}");
+    assert!(
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.contains("simulated failure writing under mde_alerts/")),
+        "the storage error is reported: {e:?}"
+    );
+    let checkpoint = store
+        .get(&checkpoint_key(d, &tenant_id(FULL)))
+        .await
+        .expect("get");
+    assert!(
+        checkpoint.is_none(),
+        "no checkpoint mentions records that were not written"
+    );
+
+    let next = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(entry(&next, FULL, d).status, DatasetStatus::Completed);
+    let keys = exported_keys(store.as_ref(), d, FULL).await;
+    let truth = current_versions(&client, d, FULL).await;
+    assert_eq!(
+        keys.keys().cloned().collect::<BTreeSet<_>>(),
+        truth,
+        "nothing lost, nothing invented"
+    );
+    assert!(
+        keys.values().all(|n| *n == 1),
+        "each version once: the failed object never existed"
+    );
+}
+
+/// Moves the sandbox's clock two hours on after the first page: the token the client holds expires mid-run.
+struct ExpireTokensAfterFirstPage {
+    sandbox: SandboxHandle,
+    fired: AtomicBool,
+}
+
+impl incident_export::ExportObserver for ExpireTokensAfterFirstPage {
+    fn page_read(&self, _: &mde_contracts::TenantId, _: Dataset, _: incident_export::ExportProgress) {
+        if !self.fired.swap(true, Ordering::SeqCst) {
+            self.sandbox.advance(Duration::from_secs(2 * 3600));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_run_is_renewed_once_and_the_run_loses_nothing() {
+    let expiring = Arc::new(ExpireTokensAfterFirstPage {
+        sandbox: start(sandbox_config()).await,
+        fired: AtomicBool::new(false),
+    });
+    let sandbox = &expiring.sandbox;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Dataset::MdeAlerts;
+    let client = client(sandbox, 3);
+    let exporter = exporter(
+        client.clone(),
+        local_store(&dir),
+        vec![tenant(FULL, "Contoso", &[d])],
+        settings(),
+        Arc::new(SimClock::default()),
+    )
+    .with_observer(expiring.clone());
+    let summary = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, d);
+    assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+    assert!(e.pages > 2, "the expiry falls between pages: {e:?}");
+    let requests = sandbox.requests();
+    let token_requests = requests.iter().filter(|r| r.path.ends_with("/token")).count();
+    let refused = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/alerts") && r.status == Some(401))
+        .count();
+    assert_eq!((token_requests, refused), (2, 1), "one 401, one renewal");
+    // Versions the clock jump created behind the read position are the next run's, as for any update.
+    let next = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(entry(&next, FULL, d).status, DatasetStatus::Completed);
+    let keys = exported_keys(&LocalObjectStore::new(dir.path(), ""), d, FULL).await;
+    let truth = current_versions(&client, d, FULL).await;
+    let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "lost versions: {missing:?}");
 }

@@ -338,6 +338,10 @@ async fn advancing_time_moves_last_update_times() {
         .unwrap();
     let (status, _) = env.admin("/_sandbox/advance", json!({"seconds": 7200})).await;
     assert_eq!(status, 200);
+    // Tokens live in simulated time: two hours on, the old one has expired.
+    let (status, body) = env.get(&mde, "/api/alerts").await;
+    assert_eq!((status, code(&body)), (401, "Unauthorized"), "{body}");
+    let mde = env.token(DEMO_TENANT_FULL, MDE).await;
     let (_, changed) = env
         .get(
             &mde,
