@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::*;
-use incident_export::{DatasetStatus, ExportCheckpoint, ExportJob, QuarantinedPage, checkpoint_key};
+use incident_export::{
+    DatasetStatus, ExportCheckpoint, ExportJob, QuarantinedPage, RecordEnvelope, RecordFlag, checkpoint_key,
+};
 use mde_contracts::Dataset;
 use mde_platform::objects::LocalObjectStore;
 use mde_platform::{ObjectStore, PlatformError, PutCondition, StoredObject};
@@ -451,16 +453,10 @@ async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_wit
     assert!(keys.values().all(|n| *n == 1), "resuming repeats nothing");
 }
 
-#[tokio::test]
-async fn a_page_that_keeps_failing_is_quarantined_and_holds_the_cursor_until_it_succeeds() {
+/// The first page fails `times` times with `kind` (beyond the client's one retry); later calls succeed.
+async fn a_failing_page_is_quarantined_and_holds_the_cursor(kind: FaultKind, times: u64, reason: &str) {
     let mut config = sandbox_config();
-    // The first page fails on its first attempt and its retry; later calls succeed.
-    config.faults = vec![fault(
-        "/api/alerts*",
-        FaultKind::Status { status: 500 },
-        None,
-        Some(2),
-    )];
+    config.faults = vec![fault("/api/alerts*", kind, None, Some(times))];
     let sandbox = start(config).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = local_store(&dir);
@@ -488,11 +484,7 @@ async fn a_page_that_keeps_failing_is_quarantined_and_holds_the_cursor_until_it_
     let q: QuarantinedPage =
         serde_json::from_slice(&store.get(&keys[0]).await.expect("get").expect("object").body).expect("json");
     assert_eq!((q.query.skip, q.query.top, q.moved_past), (0, Some(25), false));
-    assert!(
-        q.error.contains("500") || q.error.contains("failed after retries"),
-        "{}",
-        q.error
-    );
+    assert!(q.error.contains(reason), "{}", q.error);
 
     let second = run(&exporter, &ExportJob::default()).await;
     assert_eq!(
@@ -505,6 +497,80 @@ async fn a_page_that_keeps_failing_is_quarantined_and_holds_the_cursor_until_it_
         keys.keys().cloned().collect::<BTreeSet<_>>(),
         truth,
         "nothing was skipped"
+    );
+}
+
+#[tokio::test]
+async fn a_page_that_keeps_failing_is_quarantined_and_holds_the_cursor_until_it_succeeds() {
+    // The first attempt and its retry fail.
+    a_failing_page_is_quarantined_and_holds_the_cursor(FaultKind::Status { status: 500 }, 2, "500").await;
+}
+
+#[tokio::test]
+async fn a_page_that_is_not_json_is_quarantined_and_holds_the_cursor() {
+    a_failing_page_is_quarantined_and_holds_the_cursor(
+        FaultKind::NotJson,
+        1,
+        "HTML or XML page instead of JSON",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn records_without_id_or_last_update_are_kept_and_flagged_without_failing_their_page() {
+    let mut config = sandbox_config();
+    let strip = |fields: &[&str], nth: u64| FaultRule {
+        nth_call: Some(nth),
+        ..fault(
+            "/api/alerts*",
+            FaultKind::MalformedRecords {
+                drop_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            },
+            None,
+            None,
+        )
+    };
+    // Page 1 (25 records) loses its ids, page 2 (25 more) its last-update times.
+    config.faults = vec![strip(&["id"], 1), strip(&["lastUpdateTime"], 2)];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 3);
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&exporter, &ExportJob::default()).await;
+    let total = current_versions(&client, Dataset::MdeAlerts, FULL).await.len() as u64;
+    assert!(total > 50, "the tenant has more than two pages of alerts");
+    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    assert_eq!(
+        (e.status, e.records, e.flagged, e.quarantined),
+        (DatasetStatus::Completed, total, 50, 0),
+        "{e:?}"
+    );
+    let lines: Vec<RecordEnvelope> = exported(store.as_ref(), Dataset::MdeAlerts, FULL)
+        .await
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    let no_id = lines
+        .iter()
+        .filter(|l| l.flags == [RecordFlag::MissingId])
+        .count();
+    let no_time = lines
+        .iter()
+        .filter(|l| l.flags == [RecordFlag::MissingLastUpdate])
+        .count();
+    assert_eq!((lines.len() as u64, no_id, no_time), (total, 25, 25));
+    let keys: BTreeSet<&str> = lines.iter().map(|l| l.dedupe_key.as_str()).collect();
+    assert_eq!(keys.len() as u64, total, "no two records share a dedupe key");
+    assert!(
+        lines.iter().all(|l| l.record.get("title").is_some()),
+        "records are kept whole"
     );
 }
 

@@ -64,6 +64,14 @@ pub enum FaultKind {
     DropConnection,
     /// Send the full `Content-Length` but only half of the body, then close the connection.
     TruncatedBody,
+    /// Answer 200 with an HTML page instead of JSON (what a captive proxy or a gateway error page looks like).
+    NotJson,
+    /// Answer normally, but with these fields removed from every record of a collection's `value` (records
+    /// missing `id` or `lastUpdateTime`, as a degraded API might send them).
+    MalformedRecords {
+        /// Field names to remove, e.g. `["id"]`.
+        drop_fields: Vec<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -230,7 +238,37 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
             }
         }
         FaultKind::TruncatedBody => truncate(next.run(request).await).await,
+        FaultKind::NotJson => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><body><h1>Gateway maintenance</h1></body></html>",
+        )
+            .into_response(),
+        FaultKind::MalformedRecords { drop_fields } => {
+            strip_fields(next.run(request).await, &drop_fields).await
+        }
     }
+}
+
+/// Removes `fields` from every record of a JSON collection answer; other answers pass unchanged.
+async fn strip_fields(response: Response, fields: &[String]) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if let Some(records) = json.get_mut("value").and_then(serde_json::Value::as_array_mut) {
+        for record in records.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for field in fields {
+                record.remove(field);
+            }
+        }
+    }
+    let body = serde_json::to_vec(&json).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_LENGTH, body.len().into());
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Token endpoints answer faults in Entra's error shape.

@@ -327,6 +327,39 @@ async fn truncated_body_fault_cuts_the_body_short() {
 }
 
 #[tokio::test]
+async fn not_json_and_malformed_records_faults_degrade_the_answer() {
+    let env = Env::demo().await;
+    let token = env.token(DEMO_TENANT_FULL, MDE).await;
+    let mut html = rule("/api/alerts", FaultKind::NotJson);
+    html.nth_call = Some(1);
+    let mut stripped = rule(
+        "/api/alerts",
+        FaultKind::MalformedRecords {
+            drop_fields: vec!["id".to_owned(), "lastUpdateTime".to_owned()],
+        },
+    );
+    stripped.nth_call = Some(2);
+    env.admin("/_sandbox/faults", json!([html, stripped])).await;
+    let response = env
+        .http
+        .get(env.url("/api/alerts?$top=3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().starts_with("<html>"));
+    let (status, body) = env.get(&token, "/api/alerts?$top=3").await;
+    assert_eq!(status, 200);
+    let records = values(&body);
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r.get("id").is_none() && r.get("lastUpdateTime").is_none()));
+    assert!(records.iter().all(|r| r.get("title").is_some()), "other fields stay");
+    let (_, body) = env.get(&token, "/api/alerts?$top=3").await;
+    assert!(values(&body).iter().all(|r| r.get("id").is_some()), "the third call is whole");
+}
+
+#[tokio::test]
 async fn probability_zero_never_fires_and_one_always_fires() {
     let env = Env::demo().await;
     let token = env.token(DEMO_TENANT_FULL, MDE).await;

@@ -1,6 +1,7 @@
 //! Alerts and incidents: the four export datasets as page streams by last-update window, and get / update /
 //! comment on MDE alerts, Microsoft 365 Defender incidents and Graph incidents and alerts.
 
+use futures::TryStreamExt;
 use mde_contracts::{Dataset, TenantId};
 use reqwest::Method;
 use time::OffsetDateTime;
@@ -39,7 +40,11 @@ impl DefenderClient {
         tenant: &'a TenantId,
         query: &Query<M365dIncidentProperty>,
     ) -> PageStream<'a, Record> {
-        self.pages(&ep::M365D_INCIDENTS_LIST, tenant, M365D_INCIDENTS, query)
+        let pages = self.pages(&ep::M365D_INCIDENTS_LIST, tenant, M365D_INCIDENTS, query);
+        Box::pin(pages.map_ok(|mut page: super::paging::Page<Record>| {
+            page.items = page.items.into_iter().map(Record::keyed_by_incident_id).collect();
+            page
+        }))
     }
 
     /// Graph security incidents (`GET /v1.0/security/incidents`), nextLink-paged, with
@@ -163,6 +168,7 @@ impl DefenderClient {
     pub async fn m365d_incident(&self, tenant: &TenantId, id: u64) -> Result<Record> {
         self.get_record(&ep::M365D_INCIDENTS_GET, tenant, M365D_INCIDENTS, &id.to_string())
             .await
+            .map(Record::keyed_by_incident_id)
     }
 
     /// Updates a Microsoft 365 Defender incident (`PATCH /api/incidents/{id}`) — Incident.ReadWrite.All.
@@ -180,6 +186,7 @@ impl DefenderClient {
             update,
         )
         .await
+        .map(Record::keyed_by_incident_id)
     }
 
     /// One Graph incident (`GET /v1.0/security/incidents/{id}`).

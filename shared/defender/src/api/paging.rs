@@ -40,6 +40,9 @@ pub struct Page<T> {
 pub struct Record {
     raw: Box<RawValue>,
     id: Option<String>,
+    /// `incidentId`: the id of a Microsoft 365 Defender incident, a reference anywhere else (MDE and Graph
+    /// alerts carry their incident's).
+    incident_id: Option<String>,
     last_update: Option<OffsetDateTime>,
 }
 
@@ -65,21 +68,29 @@ impl Record {
             return Err(serde::de::Error::custom("a record must be a JSON object"));
         }
         let keys: Keys<'_> = serde_json::from_str(raw.get())?;
-        let id = match (keys.id, keys.incident_id) {
-            (Some(id), _) => Some(id.into_owned()),
-            // A number, or a string in some renderings.
-            (None, Some(n)) => Some(match serde_json::from_str::<String>(n.get()) {
-                Ok(s) => s,
-                Err(_) => n.get().to_owned(),
-            }),
-            (None, None) => None,
-        }
-        .filter(|id| !id.is_empty());
+        let id = keys.id.map(Cow::into_owned).filter(|id| !id.is_empty());
+        // A number, or a string in some renderings.
+        let incident_id = keys
+            .incident_id
+            .map(|n| serde_json::from_str::<String>(n.get()).unwrap_or_else(|_| n.get().to_owned()))
+            .filter(|id| !id.is_empty() && id != "null");
         let last_update = keys
             .last_update_time
             .or(keys.last_update_date_time)
             .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok());
-        Ok(Self { raw, id, last_update })
+        Ok(Self {
+            raw,
+            id,
+            incident_id,
+            last_update,
+        })
+    }
+
+    /// The record of a collection whose id is `incidentId` (Microsoft 365 Defender incidents): only there is it
+    /// the record's own id; an alert without `id` must not borrow its incident's.
+    pub(crate) fn keyed_by_incident_id(mut self) -> Self {
+        self.id = self.incident_id.take();
+        self
     }
 
     /// The record's id (`id`, or `incidentId` for Microsoft 365 Defender incidents), when present and not empty.
@@ -241,8 +252,15 @@ mod tests {
             record(r#"{"id":"da1","lastUpdateTime":"2026-01-01T00:00:00Z"}"#)?.id(),
             Some("da1")
         );
-        assert_eq!(record(r#"{"incidentId":42}"#)?.id(), Some("42"));
-        assert_eq!(record(r#"{"incidentId":"42"}"#)?.id(), Some("42"));
+        let incident = |json| record(json).map(Record::keyed_by_incident_id);
+        assert_eq!(incident(r#"{"incidentId":42}"#)?.id(), Some("42"));
+        assert_eq!(incident(r#"{"incidentId":"42"}"#)?.id(), Some("42"));
+        let alert_without_id = record(r#"{"incidentId":42,"title":"an alert"}"#)?;
+        assert_eq!(
+            alert_without_id.id(),
+            None,
+            "an alert never takes its incident's id"
+        );
         let missing = record(r#"{"title":"no id","lastUpdateDateTime":"2026-01-01T00:00:00Z"}"#)?;
         assert_eq!(missing.id(), None);
         assert!(missing.last_update().is_some());
