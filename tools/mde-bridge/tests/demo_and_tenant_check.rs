@@ -47,12 +47,20 @@ fn the_demo_runs_offline_and_reports_each_demo_tenant_with_its_fix() {
     // stderr is a pipe here: progress comes as plain lines, one start and one outcome per (tenant, dataset).
     let stderr = String::from_utf8_lossy(&out.stderr);
     let full = mde_sandbox::DEMO_TENANT_FULL;
-    assert!(stderr.contains(&format!("{full} mde_alerts: exporting")), "{stderr}");
     assert!(
-        stderr.contains(&format!("{full} mde_alerts: Completed: 40 records, 1 pages, 1 objects")),
+        stderr.contains(&format!("{full} mde_alerts: exporting")),
         "{stderr}"
     );
-    assert!(!stderr.contains('\u{1b}'), "no terminal escapes when stderr is not a terminal: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{full} mde_alerts: Completed: 40 records, 1 pages, 1 objects"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes when stderr is not a terminal: {stderr}"
+    );
     assert!(
         !stdout.contains(mde_sandbox::DEMO_CLIENT_SECRET),
         "the secret is never printed"
