@@ -17,6 +17,7 @@ use crate::auth::{Api, Operation, authorize};
 use crate::clock::parse_time;
 use crate::model::{Alert, Comment, Evidence};
 use crate::odata::{self, CollectionSpec, PropType};
+use crate::props;
 use crate::rate_limit::Limits;
 use crate::render_mde;
 use crate::state::AppState;
@@ -120,7 +121,7 @@ const DETERMINATIONS: &[&str] = &[
     "NotMalicious",
 ];
 
-/// Alerts of a tenant in the documented order.
+/// Alerts of a tenant in the documented order (seeding stores them in the reverse order, so this sort is linear).
 pub fn ordered(data: &TenantData) -> Vec<&Alert> {
     let mut alerts: Vec<&Alert> = data.alerts.iter().collect();
     alerts.sort_by(|a, b| {
@@ -131,12 +132,14 @@ pub fn ordered(data: &TenantData) -> Vec<&Alert> {
     alerts
 }
 
-/// Rendered alerts of the caller's tenant (optionally of one machine) after filter / order / skip / top.
+/// Alerts of the caller's tenant (optionally of one machine) after filter / order / skip / top: the page, rendered
+/// when `render_page` (`$count` needs only the number matched), and the number matched.
 fn query_alerts(
     state: &AppState,
     tenant: &str,
     machine: Option<&str>,
     options: &odata::QueryOptions,
+    render_page: bool,
 ) -> Result<(Vec<Value>, usize), ApiError> {
     let expand = options.expand.iter().any(|e| e == "evidence");
     let world = state.world();
@@ -151,12 +154,18 @@ fn query_alerts(
         ),
         None => None,
     };
-    let records: Vec<Value> = ordered(data)
-        .into_iter()
-        .filter(|a| machine_id.as_ref().is_none_or(|m| &a.machine_id == m))
-        .map(|a| render_mde::alert(a, tenant, expand))
-        .collect();
-    Ok(odata::apply(records, options, 10_000))
+    let mut alerts = ordered(data);
+    if let Some(m) = &machine_id {
+        alerts.retain(|a| &a.machine_id == m);
+    }
+    let render = |a: &&Alert| render_mde::alert(a, tenant, expand);
+    let (page, total) = odata::apply_with(alerts, |a, p| props::mde_alert(a, p), render, options, 10_000);
+    let page = if render_page {
+        page.iter().map(render).collect()
+    } else {
+        Vec::new()
+    };
+    Ok((page, total))
 }
 
 /// A bare number, as OData's `$count` path segment answers.
@@ -177,7 +186,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let (page, _) = query_alerts(&state, &caller.tenant_id, None, &options)?;
+    let (page, _) = query_alerts(&state, &caller.tenant_id, None, &options, true)?;
     Ok(collection(
         format!("{}/api/$metadata#Alerts", base_url(&headers)),
         page,
@@ -192,7 +201,7 @@ pub async fn count(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let (_, total) = query_alerts(&state, &caller.tenant_id, None, &options)?;
+    let (_, total) = query_alerts(&state, &caller.tenant_id, None, &options, false)?;
     Ok(count_response(total))
 }
 
@@ -205,7 +214,7 @@ pub async fn machine_alerts(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let (page, _) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options)?;
+    let (page, _) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options, true)?;
     Ok(collection(
         format!("{}/api/$metadata#Alerts", base_url(&headers)),
         page,
@@ -221,7 +230,7 @@ pub async fn machine_alerts_count(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let (_, total) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options)?;
+    let (_, total) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options, false)?;
     Ok(count_response(total))
 }
 

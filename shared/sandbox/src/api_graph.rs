@@ -16,11 +16,14 @@ use crate::api_common::{
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
-use crate::model::{Comment, IncidentStatus};
+use crate::model::{Alert, Comment, Incident, IncidentStatus};
 use crate::odata::{self, CollectionSpec, PropType, QueryOptions};
+use crate::props;
 use crate::rate_limit::Limits;
 use crate::render_graph::{self, camel};
 use crate::state::AppState;
+use crate::store::IncidentRollup;
+use crate::{api_alerts, api_incidents};
 
 const F: Flavor = Flavor::Graph;
 const LIMITS: Limits = Limits {
@@ -101,23 +104,26 @@ pub const ALERTS: CollectionSpec = CollectionSpec {
     count: true,
 };
 
+/// One Graph page: `select` gets the caller's options with `$top` capped at the configured page size (and that size
+/// as the default `$top`) and answers the rendered page and the number matched; adds `@odata.count` and
+/// `@odata.nextLink`.
 fn page(
     state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
-    records: Vec<Value>,
     options: &QueryOptions,
     context: &str,
+    select: impl FnOnce(&QueryOptions, usize) -> (Vec<Value>, usize),
 ) -> Response {
     let page_size = state.config.data.graph_page_size.max(1);
-    let mut options_for_page = QueryOptions {
+    let options_for_page = QueryOptions {
         top: Some(options.top.unwrap_or(page_size).min(page_size)),
+        skip: options.skip,
+        filter: options.filter.clone(),
+        order_by: options.order_by.clone(),
         ..QueryOptions::default()
     };
-    options_for_page.filter = options.filter.clone();
-    options_for_page.order_by = options.order_by.clone();
-    options_for_page.skip = options.skip;
-    let (values, total) = odata::apply(records, &options_for_page, page_size);
+    let (values, total) = select(&options_for_page, page_size);
     let mut body = Map::new();
     body.insert(
         "@odata.context".to_owned(),
@@ -156,25 +162,30 @@ pub async fn list_incidents(
     let options = query_options(F, query.as_deref(), &INCIDENTS)?;
     let expand = options.expand.iter().any(|e| e == "alerts");
     let unknown = include_unknown_enum_members(&headers);
-    let records: Vec<Value> = {
-        let world = state.world();
-        world
-            .tenant(&caller.tenant_id)
-            .map(|d| {
-                crate::api_incidents::ordered(d)
-                    .into_iter()
-                    .map(|i| render_graph::incident(d, i, &caller.tenant_id, expand, unknown))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     Ok(page(
         &state,
         &headers,
         &uri,
-        records,
         &options,
         "security/incidents",
+        |paged, size| {
+            let world = state.world();
+            let Some(d) = world.tenant(&caller.tenant_id) else {
+                return (Vec::new(), 0);
+            };
+            let rollup = IncidentRollup::new(d);
+            let render = |i: &Incident, alerts: &[&Alert]| {
+                render_graph::incident(d, i, alerts, &caller.tenant_id, expand, unknown)
+            };
+            let (items, total) = odata::apply_with(
+                api_incidents::ordered(d),
+                |i, p| props::graph_incident(i, p, &rollup, unknown),
+                |i| render(i, &d.incident_alerts(i.id)),
+                paged,
+                size,
+            );
+            (api_incidents::render_page(d, &items, render), total)
+        },
     ))
 }
 
@@ -200,6 +211,7 @@ pub async fn get_incident(
     let value = render_graph::incident(
         data,
         incident,
+        &data.incident_alerts(incident.id),
         &caller.tenant_id,
         expand,
         include_unknown_enum_members(&headers),
@@ -336,6 +348,7 @@ pub async fn update_incident(
     let value = render_graph::incident(
         data,
         &snapshot,
+        &data.incident_alerts(snapshot.id),
         &caller.tenant_id,
         false,
         include_unknown_enum_members(&headers),
@@ -356,25 +369,27 @@ pub async fn list_alerts(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, ALERT_LIST)?;
     let options = query_options(F, query.as_deref(), &ALERTS)?;
-    let records: Vec<Value> = {
-        let world = state.world();
-        world
-            .tenant(&caller.tenant_id)
-            .map(|d| {
-                crate::api_alerts::ordered(d)
-                    .into_iter()
-                    .map(|a| render_graph::alert(a, d.machine(&a.machine_id), &caller.tenant_id))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     Ok(page(
         &state,
         &headers,
         &uri,
-        records,
         &options,
         "security/alerts_v2",
+        |paged, size| {
+            let world = state.world();
+            let Some(d) = world.tenant(&caller.tenant_id) else {
+                return (Vec::new(), 0);
+            };
+            let render = |a: &&Alert| render_graph::alert(a, d.machine(&a.machine_id), &caller.tenant_id);
+            let (items, total) = odata::apply_with(
+                api_alerts::ordered(d),
+                |a, p| props::graph_alert(a, p),
+                render,
+                paged,
+                size,
+            );
+            (items.iter().map(render).collect(), total)
+        },
     ))
 }
 

@@ -15,12 +15,13 @@ use crate::api_common::{
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
-use crate::model::{Comment, Incident, IncidentStatus};
+use crate::model::{Alert, Comment, Incident, IncidentStatus};
 use crate::odata::{self, CollectionSpec, PropType};
+use crate::props;
 use crate::rate_limit::Limits;
 use crate::render_m365d;
 use crate::state::AppState;
-use crate::store::TenantData;
+use crate::store::{IncidentRollup, TenantData};
 
 const F: Flavor = Flavor::Mde;
 const READ: &[&str] = &["Incident.Read.All", "Incident.ReadWrite.All"];
@@ -66,11 +67,23 @@ pub const SPEC: CollectionSpec = CollectionSpec {
     count: false,
 };
 
-/// Incidents of a tenant, newest first.
+/// Incidents of a tenant, newest first (seeding stores them in the reverse order, so this sort is linear).
 pub fn ordered(data: &TenantData) -> Vec<&Incident> {
     let mut list: Vec<&Incident> = data.incidents.iter().collect();
     list.sort_by(|a, b| b.created_time.cmp(&a.created_time).then_with(|| b.id.cmp(&a.id)));
     list
+}
+
+/// Renders a page of incidents, gathering their alerts in one pass over the tenant's alerts.
+pub fn render_page(
+    data: &TenantData,
+    page: &[&Incident],
+    render: impl Fn(&Incident, &[&Alert]) -> Value,
+) -> Vec<Value> {
+    let alerts = data.alerts_of(page);
+    page.iter()
+        .map(|i| render(i, alerts.get(&i.id).map_or(&[][..], Vec::as_slice)))
+        .collect()
 }
 
 /// `GET /api/incidents`.
@@ -81,19 +94,25 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let records: Vec<Value> = {
+    let page: Vec<Value> = {
         let world = state.world();
-        world
-            .tenant(&caller.tenant_id)
-            .map(|d| {
-                ordered(d)
-                    .into_iter()
-                    .map(|i| render_m365d::incident(d, i, &caller.tenant_id))
-                    .collect()
-            })
-            .unwrap_or_default()
+        match world.tenant(&caller.tenant_id) {
+            Some(d) => {
+                let rollup = IncidentRollup::new(d);
+                let render =
+                    |i: &Incident, alerts: &[&Alert]| render_m365d::incident(d, i, alerts, &caller.tenant_id);
+                let (page, _) = odata::apply_with(
+                    ordered(d),
+                    |i, p| props::m365d_incident(i, p, &rollup),
+                    |i| render(i, &d.incident_alerts(i.id)),
+                    &options,
+                    100,
+                );
+                render_page(d, &page, render)
+            }
+            None => Vec::new(),
+        }
     };
-    let (page, _) = odata::apply(records, &options, 100);
     Ok(collection(
         format!("{}/api/$metadata#Incidents", base_url(&headers)),
         page,
@@ -121,7 +140,7 @@ pub async fn get(
         .iter()
         .find(|i| i.id == n)
         .ok_or_else(|| ApiError::not_found(F, "Incident", &id))?;
-    let value = render_m365d::incident(data, incident, &caller.tenant_id);
+    let value = render_m365d::incident(data, incident, &data.incident_alerts(n), &caller.tenant_id);
     Ok(Json(entity(
         format!("{}/api/$metadata#Incidents/$entity", base_url(&headers)),
         value,
@@ -220,7 +239,7 @@ pub async fn update(
     }
     incident.last_update_time = now;
     let snapshot = incident.clone();
-    let value = render_m365d::incident(data, &snapshot, &caller.tenant_id);
+    let value = render_m365d::incident(data, &snapshot, &data.incident_alerts(n), &caller.tenant_id);
     Ok(Json(entity(
         format!("{}/api/$metadata#Incidents/$entity", base_url(&headers)),
         value,

@@ -30,6 +30,7 @@ mod hunting;
 mod keys;
 mod model;
 mod odata;
+mod props;
 mod rate_limit;
 mod render_graph;
 mod render_m365d;

@@ -3,12 +3,14 @@
 //! `$top`, `$skip`, `$expand`, `$orderby`, `$count`. Property names are matched case-insensitively (the docs spell
 //! them inconsistently); unknown properties, type mismatches and syntax errors are errors.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use serde_json::{Number, Value};
 use time::OffsetDateTime;
 
-use crate::clock::parse_time;
+use crate::clock::{format_time, parse_time};
 
 /// The type of a filterable property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,104 +202,249 @@ fn property<'a>(name: &str, spec: &'a CollectionSpec) -> Result<(&'a str, PropTy
         })
 }
 
+/// A property value as `$filter` and `$orderby` see it: typed, borrowed where possible. Read from a record's model by
+/// a collection's accessor, or from its rendered JSON ([`Prop::of_json`]); both compare the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prop<'a> {
+    /// A string (enums, ids; datetimes read from JSON are strings too).
+    Str(Cow<'a, str>),
+    /// A datetime at rendered precision (see [`Prop::time`]).
+    Time(OffsetDateTime),
+    /// A number.
+    Num(Number),
+    /// A boolean.
+    Bool(bool),
+    /// Null or absent.
+    Null,
+    /// A collection: `eq` means "contains".
+    List(Vec<Prop<'a>>),
+    /// An object: matches nothing, sorts as equal to anything but null.
+    Other,
+}
+
+impl<'a> Prop<'a> {
+    /// The view of a rendered JSON property (absent = null).
+    pub fn of_json(value: Option<&'a Value>) -> Self {
+        match value {
+            None | Some(Value::Null) => Self::Null,
+            Some(Value::String(s)) => Self::Str(Cow::Borrowed(s)),
+            Some(Value::Number(n)) => Self::Num(n.clone()),
+            Some(Value::Bool(b)) => Self::Bool(*b),
+            Some(Value::Array(items)) => Self::List(items.iter().map(|i| Self::of_json(Some(i))).collect()),
+            Some(Value::Object(_)) => Self::Other,
+        }
+    }
+
+    /// A string.
+    pub fn str(s: &'a str) -> Self {
+        Self::Str(Cow::Borrowed(s))
+    }
+
+    /// A string or null.
+    pub fn opt_str(s: Option<&'a str>) -> Self {
+        s.map_or(Self::Null, Self::str)
+    }
+
+    /// A datetime as it reads back from [`format_time`] (100 ns precision), without formatting it.
+    pub fn time(t: OffsetDateTime) -> Self {
+        Self::Time(t.replace_nanosecond(t.nanosecond() / 100 * 100).unwrap_or(t))
+    }
+
+    /// A datetime or null.
+    pub fn opt_time(t: Option<OffsetDateTime>) -> Self {
+        t.map_or(Self::Null, Self::time)
+    }
+
+    /// An unsigned number.
+    pub fn num(n: u64) -> Self {
+        Self::Num(Number::from(n))
+    }
+
+    /// The instant of a datetime, or of a string that parses as one.
+    fn instant(&self) -> Option<OffsetDateTime> {
+        match self {
+            Self::Time(t) => Some(*t),
+            Self::Str(s) => parse_time(s),
+            _ => None,
+        }
+    }
+
+    /// The text of a string or datetime as rendered.
+    fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Self::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+            Self::Time(t) => Some(Cow::Owned(format_time(*t))),
+            _ => None,
+        }
+    }
+}
+
 /// Applies options to rendered records: filter, order, skip, top. Returns the page and the number matched.
 pub fn apply(records: Vec<Value>, options: &QueryOptions, default_top: usize) -> (Vec<Value>, usize) {
-    let mut matched: Vec<Value> = records
-        .into_iter()
-        .filter(|r| options.filter.as_ref().is_none_or(|f| eval(f, r.as_object())))
-        .collect();
-    if !options.order_by.is_empty() {
-        matched.sort_by(|a, b| {
-            for (prop, desc) in &options.order_by {
-                let ord = compare_values(a.get(prop), b.get(prop));
-                let ord = if *desc { ord.reverse() } else { ord };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-            Ordering::Equal
-        });
-    }
+    apply_with(
+        records,
+        |r: &Value, prop: &str| Some(Prop::of_json(r.get(prop))),
+        Value::clone,
+        options,
+        default_top,
+    )
+}
+
+/// Applies options to typed records: filter, order, skip, top. Returns the page and the number matched.
+///
+/// `fast` reads a property from the model; where it answers `None`, the record is rendered once (`render`, memoised
+/// per record) and the property is read from the JSON, so results never depend on which properties `fast` knows.
+pub fn apply_with<T, F, R>(
+    items: Vec<T>,
+    fast: F,
+    render: R,
+    options: &QueryOptions,
+    default_top: usize,
+) -> (Vec<T>, usize)
+where
+    F: for<'x> Fn(&'x T, &str) -> Option<Prop<'x>>,
+    R: Fn(&T) -> Value,
+{
+    let matched: Vec<T> = match &options.filter {
+        None => items,
+        Some(filter) => items
+            .into_iter()
+            .filter(|item| {
+                let cell = OnceCell::new();
+                eval(filter, &|prop: &str| lookup(&fast, &render, item, &cell, prop))
+            })
+            .collect(),
+    };
     let total = matched.len();
     let top = options.top.unwrap_or(default_top);
-    let page = matched.into_iter().skip(options.skip).take(top).collect();
+    if options.order_by.is_empty() {
+        return (matched.into_iter().skip(options.skip).take(top).collect(), total);
+    }
+    let mut keyed: Vec<(T, OnceCell<Value>)> = matched.into_iter().map(|t| (t, OnceCell::new())).collect();
+    keyed.sort_by(|(a, ca), (b, cb)| {
+        for (prop, desc) in &options.order_by {
+            let ord = order(
+                &lookup(&fast, &render, a, ca, prop),
+                &lookup(&fast, &render, b, cb, prop),
+            );
+            let ord = if *desc { ord.reverse() } else { ord };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    });
+    let page = keyed
+        .into_iter()
+        .skip(options.skip)
+        .take(top)
+        .map(|(t, _)| t)
+        .collect();
     (page, total)
 }
 
-fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+/// A property of `item`: from `fast`, else from its rendering (made once, kept in `cell`).
+fn lookup<'x, T>(
+    fast: &impl for<'y> Fn(&'y T, &str) -> Option<Prop<'y>>,
+    render: &impl Fn(&T) -> Value,
+    item: &'x T,
+    cell: &'x OnceCell<Value>,
+    prop: &str,
+) -> Prop<'x> {
+    fast(item, prop).unwrap_or_else(|| Prop::of_json(cell.get_or_init(|| render(item)).get(prop)))
+}
+
+/// `$orderby` order of two values: numbers numerically, datetimes (and strings that are datetimes) as instants,
+/// other strings ordinally, null first; anything else ties.
+fn order(a: &Prop<'_>, b: &Prop<'_>) -> Ordering {
     match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+        (Prop::Time(x), Prop::Time(y)) => x.cmp(y),
+        (Prop::Num(x), Prop::Num(y)) => x
             .as_f64()
             .unwrap_or(0.0)
             .partial_cmp(&y.as_f64().unwrap_or(0.0))
             .unwrap_or(Ordering::Equal),
-        (Some(Value::String(x)), Some(Value::String(y))) => match (parse_time(x), parse_time(y)) {
-            (Some(tx), Some(ty)) => tx.cmp(&ty),
-            _ => x.cmp(y),
+        (Prop::Str(_) | Prop::Time(_), Prop::Str(_) | Prop::Time(_)) => match (a.instant(), b.instant()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => a.text().cmp(&b.text()),
         },
-        (Some(Value::Null) | None, Some(Value::Null) | None) => Ordering::Equal,
-        (Some(Value::Null) | None, _) => Ordering::Less,
-        (_, Some(Value::Null) | None) => Ordering::Greater,
+        (Prop::Null, Prop::Null) => Ordering::Equal,
+        (Prop::Null, _) => Ordering::Less,
+        (_, Prop::Null) => Ordering::Greater,
         _ => Ordering::Equal,
     }
 }
 
-fn eval(expr: &Expr, record: Option<&Map<String, Value>>) -> bool {
+fn eval<'r>(expr: &Expr, get: &impl Fn(&str) -> Prop<'r>) -> bool {
     match expr {
-        Expr::And(a, b) => eval(a, record) && eval(b, record),
-        Expr::Or(a, b) => eval(a, record) || eval(b, record),
-        Expr::Not(a) => !eval(a, record),
+        Expr::And(a, b) => eval(a, get) && eval(b, get),
+        Expr::Or(a, b) => eval(a, get) || eval(b, get),
+        Expr::Not(a) => !eval(a, get),
         Expr::Function(f, prop, text) => {
-            let value = record.and_then(|r| r.get(prop)).and_then(Value::as_str);
-            value.is_some_and(|v| match f {
+            let value = get(prop);
+            value.text().is_some_and(|v| match f {
                 StrFn::StartsWith => v.starts_with(text.as_str()),
                 StrFn::EndsWith => v.ends_with(text.as_str()),
                 StrFn::Contains => v.contains(text.as_str()),
             })
         }
-        Expr::Compare(prop, op, lit) => {
-            let value = record.and_then(|r| r.get(prop)).unwrap_or(&Value::Null);
-            if let Value::Array(items) = value {
-                // Collections (machineTags, customTags): `eq` means "contains".
-                return match op {
-                    CmpOp::Eq => items.iter().any(|i| compare(i, lit) == Some(Ordering::Equal)),
-                    CmpOp::Ne => !items.iter().any(|i| compare(i, lit) == Some(Ordering::Equal)),
-                    _ => false,
-                };
-            }
-            if matches!(lit, Literal::Null) || value.is_null() {
-                let both_null = matches!(lit, Literal::Null) && value.is_null();
-                return match op {
-                    CmpOp::Eq => both_null,
-                    CmpOp::Ne => !both_null,
-                    _ => false,
-                };
-            }
-            let Some(ord) = compare(value, lit) else {
-                return false;
-            };
-            match op {
-                CmpOp::Eq => ord == Ordering::Equal,
-                CmpOp::Ne => ord != Ordering::Equal,
-                CmpOp::Gt => ord == Ordering::Greater,
-                CmpOp::Ge => ord != Ordering::Less,
-                CmpOp::Lt => ord == Ordering::Less,
-                CmpOp::Le => ord != Ordering::Greater,
-            }
-        }
+        Expr::Compare(prop, op, lit) => matches_literal(&get(prop), *op, lit),
     }
 }
 
-fn compare(value: &Value, lit: &Literal) -> Option<Ordering> {
+fn matches_literal(value: &Prop<'_>, op: CmpOp, lit: &Literal) -> bool {
+    if let Prop::List(items) = value {
+        // Collections (machineTags, customTags): `eq` means "contains".
+        let contains = items.iter().any(|i| compare(i, lit) == Some(Ordering::Equal));
+        return match op {
+            CmpOp::Eq => contains,
+            CmpOp::Ne => !contains,
+            _ => false,
+        };
+    }
+    let value_null = matches!(value, Prop::Null);
+    if matches!(lit, Literal::Null) || value_null {
+        let both_null = matches!(lit, Literal::Null) && value_null;
+        return match op {
+            CmpOp::Eq => both_null,
+            CmpOp::Ne => !both_null,
+            _ => false,
+        };
+    }
+    let Some(ord) = compare(value, lit) else {
+        return false;
+    };
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Le => ord != Ordering::Greater,
+    }
+}
+
+fn compare(value: &Prop<'_>, lit: &Literal) -> Option<Ordering> {
     match (value, lit) {
-        (Value::String(s), Literal::Str(l)) => Some(s.as_str().cmp(l.as_str())),
-        (Value::String(s), Literal::DateTime(l)) => parse_time(s).map(|t| t.cmp(l)),
-        (Value::Number(n), Literal::Num(l)) => n.as_f64().and_then(|v| v.partial_cmp(l)),
+        (Prop::Time(t), Literal::DateTime(l)) => Some(t.cmp(l)),
+        (Prop::Str(s), Literal::DateTime(l)) => parse_time(s).map(|t| t.cmp(l)),
+        (Prop::Str(_) | Prop::Time(_), Literal::Str(l)) => value.text().map(|s| s.as_ref().cmp(l.as_str())),
+        (Prop::Num(n), Literal::Num(l)) => n.as_f64().and_then(|v| v.partial_cmp(l)),
         // Numeric ids rendered as strings compare as numbers when the literal is a number.
-        (Value::String(s), Literal::Num(l)) => s.parse::<f64>().ok().and_then(|v| v.partial_cmp(l)),
-        (Value::Number(n), Literal::Str(l)) => Some(n.to_string().as_str().cmp(l.as_str())),
-        (Value::Bool(b), Literal::Bool(l)) => Some(b.cmp(l)),
+        (Prop::Str(s), Literal::Num(l)) => s.parse::<f64>().ok().and_then(|v| v.partial_cmp(l)),
+        (Prop::Num(n), Literal::Str(l)) => Some(n.to_string().as_str().cmp(l.as_str())),
+        (Prop::Bool(b), Literal::Bool(l)) => Some(b.cmp(l)),
         _ => None,
+    }
+}
+
+/// Whether a model-read value is exactly what the rendered JSON holds (for the accessors' agreement tests).
+#[cfg(test)]
+pub fn agrees(fast: &Prop<'_>, rendered: Option<&Value>) -> bool {
+    match (fast, Prop::of_json(rendered)) {
+        (Prop::Time(t), Prop::Str(s)) => parse_time(&s) == Some(*t) && format_time(*t) == s,
+        (Prop::Time(_), _) => false,
+        (f, r) => *f == r,
     }
 }
 
@@ -556,7 +703,7 @@ mod tests {
 
     fn matches(filter: &str, record: serde_json::Value) -> bool {
         let expr = parse_filter(filter, &SPEC).expect("filter parses");
-        eval(&expr, record.as_object())
+        eval(&expr, &|p: &str| Prop::of_json(record.get(p)))
     }
 
     #[test]

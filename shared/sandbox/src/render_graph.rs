@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 
 use crate::clock::format_time;
 use crate::model::{Alert, Evidence, Incident, IncidentStatus, Machine};
-use crate::render_m365d::incident_severity;
-use crate::store::TenantData;
+use crate::store::{AlertSummary, TenantData};
 
 /// `TruePositive` → `truePositive`.
 pub fn camel(s: &str) -> String {
@@ -32,7 +31,7 @@ fn comments(list: &[crate::model::Comment]) -> Value {
 }
 
 /// The incident status as Graph shows it.
-fn status(s: IncidentStatus, include_unknown: bool) -> &'static str {
+pub fn status(s: IncidentStatus, include_unknown: bool) -> &'static str {
     match s {
         IncidentStatus::Active => "active",
         IncidentStatus::InProgress => "inProgress",
@@ -43,14 +42,24 @@ fn status(s: IncidentStatus, include_unknown: bool) -> &'static str {
     }
 }
 
-/// A Graph incident; `alerts` only when expanded.
+/// An incident severity (Microsoft 365 Defender casing) as Graph shows it.
+pub fn severity(m365d: &str) -> String {
+    camel(match m365d {
+        "UnSpecified" => "Unknown",
+        s => s,
+    })
+}
+
+/// A Graph incident (`alerts`: the incident's alerts, in store order); `alerts` rendered only when expanded.
 pub fn incident(
     data: &TenantData,
     i: &Incident,
+    alerts: &[&Alert],
     tenant_id: &str,
     expand_alerts: bool,
     include_unknown: bool,
 ) -> Value {
+    let summary = AlertSummary::of(alerts.iter().copied());
     let mut v = json!({
         "id": i.id.to_string(),
         "tenantId": tenant_id,
@@ -60,21 +69,19 @@ pub fn incident(
         "displayName": i.name,
         "description": null,
         "createdDateTime": format_time(i.created_time),
-        "lastUpdateDateTime": format_time(data.incident_last_update(i)),
+        "lastUpdateDateTime": format_time(summary.last_update(i)),
         "assignedTo": i.assigned_to,
         "classification": camel(i.classification.as_deref().unwrap_or("Unknown")),
         "determination": camel(i.determination.as_deref().unwrap_or("Unknown")),
-        "severity": camel(match incident_severity(data, i) { "UnSpecified" => "Unknown", s => s }),
+        "severity": severity(summary.severity()),
         "customTags": i.tags,
         "systemTags": [],
         "comments": comments(&i.comments),
         "summary": null,
     });
     if expand_alerts && let Some(obj) = v.as_object_mut() {
-        let alerts: Vec<Value> = data
-            .alerts
+        let alerts: Vec<Value> = alerts
             .iter()
-            .filter(|a| a.incident_id == i.id)
             .map(|a| alert(a, data.machine(&a.machine_id), tenant_id))
             .collect();
         obj.insert("alerts".to_owned(), Value::Array(alerts));

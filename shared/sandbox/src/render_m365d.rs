@@ -6,19 +6,7 @@ use serde_json::{Value, json};
 use crate::clock::format_time;
 use crate::model::{Alert, Evidence, Incident, IncidentStatus, Machine};
 use crate::render_mde::comments;
-use crate::store::TenantData;
-
-const SEVERITY_ORDER: [&str; 5] = ["UnSpecified", "Informational", "Low", "Medium", "High"];
-
-/// Highest severity of an incident's alerts (MDE / M365D casing).
-pub fn incident_severity(data: &TenantData, incident: &Incident) -> &'static str {
-    data.alerts
-        .iter()
-        .filter(|a| a.incident_id == incident.id)
-        .filter_map(|a| SEVERITY_ORDER.iter().position(|s| *s == a.severity))
-        .max()
-        .map_or("UnSpecified", |i| SEVERITY_ORDER[i])
-}
+use crate::store::{AlertSummary, TenantData};
 
 /// The incident's status as Microsoft 365 Defender shows it.
 pub fn status(s: IncidentStatus) -> &'static str {
@@ -30,12 +18,11 @@ pub fn status(s: IncidentStatus) -> &'static str {
     }
 }
 
-/// A Microsoft 365 Defender incident with its alerts.
-pub fn incident(data: &TenantData, i: &Incident, tenant_id: &str) -> Value {
-    let alerts: Vec<Value> = data
-        .alerts
+/// A Microsoft 365 Defender incident with its alerts (`alerts`: the incident's alerts, in store order).
+pub fn incident(data: &TenantData, i: &Incident, alerts: &[&Alert], tenant_id: &str) -> Value {
+    let summary = AlertSummary::of(alerts.iter().copied());
+    let alerts: Vec<Value> = alerts
         .iter()
-        .filter(|a| a.incident_id == i.id)
         .map(|a| alert(a, data.machine(&a.machine_id)))
         .collect();
     json!({
@@ -44,12 +31,12 @@ pub fn incident(data: &TenantData, i: &Incident, tenant_id: &str) -> Value {
         "redirectIncidentId": null,
         "incidentName": i.name,
         "createdTime": format_time(i.created_time),
-        "lastUpdateTime": format_time(data.incident_last_update(i)),
+        "lastUpdateTime": format_time(summary.last_update(i)),
         "assignedTo": i.assigned_to,
         "classification": i.classification.as_deref().unwrap_or("Unknown"),
         "determination": i.determination.as_deref().unwrap_or("NotAvailable"),
         "status": status(i.status),
-        "severity": incident_severity(data, i),
+        "severity": summary.severity(),
         "detectionSource": alerts.first().and_then(|a| a.get("detectionSource")).cloned().unwrap_or(Value::Null),
         "tags": i.tags,
         "comments": comments(&i.comments),

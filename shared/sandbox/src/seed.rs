@@ -148,9 +148,18 @@ pub fn tenant_data(
     while remaining > 0 {
         let size = tenant_data.rng.random_range(1..=4usize).min(remaining);
         let age = Duration::minutes(tenant_data.rng.random_range(30..14 * 24 * 60));
-        new_incident(&mut tenant_data, &domain, now - age, size);
+        // A sub-second offset unique per incident (no random draw), so creation times rarely tie and the API order
+        // seldom needs its id tie-break.
+        let jitter = Duration::microseconds((tenant_data.next_incident_id % 1_000_000) as i64);
+        new_incident(&mut tenant_data, &domain, now - age + jitter, size);
         remaining -= size;
     }
+    // Stored oldest first, the exact reverse of the API order (newest first), so the per-request sort is linear and
+    // later alerts and incidents append in order. An incident's alerts keep their relative order (7 minutes apart).
+    oldest_first(&mut tenant_data.alerts);
+    tenant_data
+        .incidents
+        .sort_by(|a, b| a.created_time.cmp(&b.created_time).then_with(|| a.id.cmp(&b.id)));
     for i in 0..data.indicators_per_tenant {
         let created = now - Duration::days(i as i64 + 1);
         let id = tenant_data.next_indicator_id();
@@ -179,13 +188,32 @@ pub fn tenant_data(
     tenant_data
 }
 
+/// Sorts alerts oldest first, ties by id descending. Sorts indices and then moves each (large) alert once.
+fn oldest_first(alerts: &mut [Alert]) {
+    let mut order: Vec<usize> = (0..alerts.len()).collect();
+    order.sort_unstable_by(|&i, &j| {
+        let (a, b) = (&alerts[i], &alerts[j]);
+        a.alert_creation_time
+            .cmp(&b.alert_creation_time)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    // Position `i` takes the alert first at `order[i]`; earlier swaps moved it on along the same cycle.
+    for i in 0..order.len() {
+        let mut j = order[i];
+        while j < i {
+            j = order[j];
+        }
+        alerts.swap(i, j);
+    }
+}
+
 /// Creates a new incident of `size` alerts on one machine, created at `created`; returns its id.
 pub fn new_incident(data: &mut TenantData, domain: &str, created: OffsetDateTime, size: usize) -> u64 {
     let incident_id = data.next_incident_id;
     data.next_incident_id += 1;
     let machine_index = data.rng.random_range(0..data.machines.len());
     let user = *USERS.choose(&mut data.rng).unwrap_or(&"alice");
-    let mut alert_ids = Vec::new();
+    let first_alert = data.alerts.len();
     let mut first_title = String::new();
     for k in 0..size {
         let threat = THREATS.choose(&mut data.rng).unwrap_or(&THREATS[0]);
@@ -202,7 +230,6 @@ pub fn new_incident(data: &mut TenantData, domain: &str, created: OffsetDateTime
         if k == 0 {
             first_title = alert.title.clone();
         }
-        alert_ids.push(alert.id.clone());
         data.alerts.push(alert);
     }
     let machine_name = data.machines[machine_index].computer_dns_name.clone();
@@ -225,7 +252,7 @@ pub fn new_incident(data: &mut TenantData, domain: &str, created: OffsetDateTime
     let name = if size > 1 {
         format!(
             "Multi-stage incident involving {} on one endpoint",
-            categories_text(data, &alert_ids)
+            categories_text(&data.alerts[first_alert..])
         )
     } else {
         format!("{first_title} on one endpoint")
@@ -254,13 +281,8 @@ pub fn new_incident(data: &mut TenantData, domain: &str, created: OffsetDateTime
     incident_id
 }
 
-fn categories_text(data: &TenantData, ids: &[String]) -> String {
-    let mut cats: Vec<&str> = data
-        .alerts
-        .iter()
-        .filter(|a| ids.contains(&a.id))
-        .map(|a| a.category.as_str())
-        .collect();
+fn categories_text(alerts: &[Alert]) -> String {
+    let mut cats: Vec<&str> = alerts.iter().map(|a| a.category.as_str()).collect();
     cats.dedup();
     cats.join(" & ")
 }
@@ -475,4 +497,25 @@ fn stable_hash(s: &str) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use crate::store::World;
+    use crate::{SandboxConfig, api_alerts, api_incidents};
+
+    #[test]
+    fn seeded_records_are_stored_in_reverse_api_order() {
+        let world = World::seed(&SandboxConfig::default(), time::OffsetDateTime::now_utc());
+        let data = world.tenant(crate::DEMO_TENANT_FULL).expect("demo tenant");
+        let alerts: Vec<&str> = api_alerts::ordered(data).iter().map(|a| a.id.as_str()).collect();
+        let stored: Vec<&str> = data.alerts.iter().rev().map(|a| a.id.as_str()).collect();
+        assert_eq!(alerts, stored);
+        let incidents: Vec<u64> = api_incidents::ordered(data).iter().map(|i| i.id).collect();
+        let stored: Vec<u64> = data.incidents.iter().rev().map(|i| i.id).collect();
+        assert_eq!(incidents, stored);
+        assert!(data.alerts.len() > 10);
+    }
 }

@@ -1,6 +1,7 @@
 //! The world's state: one [`TenantData`] per tenant, and how it changes when simulated time moves.
 
-use std::collections::BTreeMap;
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
 
 use rand::RngExt as _;
 use rand::rngs::SmallRng;
@@ -79,13 +80,23 @@ impl TenantData {
         &self.domain
     }
 
-    /// Latest update time of an incident: its own, or its newest alert's.
-    pub fn incident_last_update(&self, incident: &Incident) -> OffsetDateTime {
-        self.alerts
-            .iter()
-            .filter(|a| a.incident_id == incident.id)
-            .map(|a| a.last_update_time)
-            .fold(incident.last_update_time, OffsetDateTime::max)
+    /// The alerts of one incident, in store order.
+    pub fn incident_alerts(&self, id: u64) -> Vec<&Alert> {
+        self.alerts.iter().filter(|a| a.incident_id == id).collect()
+    }
+
+    /// The alerts of each of `incidents` (in store order), gathered in one pass over the tenant's alerts.
+    pub fn alerts_of(&self, incidents: &[&Incident]) -> HashMap<u64, Vec<&Alert>> {
+        let mut by_incident: HashMap<u64, Vec<&Alert>> =
+            incidents.iter().map(|i| (i.id, Vec::new())).collect();
+        if !by_incident.is_empty() {
+            for alert in &self.alerts {
+                if let Some(list) = by_incident.get_mut(&alert.incident_id) {
+                    list.push(alert);
+                }
+            }
+        }
+        by_incident
     }
 
     /// Moves the world forward by `elapsed` ending at `now`: some alerts progress, new incidents appear.
@@ -119,6 +130,74 @@ impl TenantData {
             let created = now - Duration::seconds(self.rng.random_range(0..elapsed.whole_seconds().max(1)));
             seed::new_incident(self, &domain, created, 1);
         }
+    }
+}
+
+/// Incident severities from lowest (MDE / Microsoft 365 Defender casing).
+const SEVERITY_ORDER: [&str; 5] = ["UnSpecified", "Informational", "Low", "Medium", "High"];
+
+/// What an incident shows of its alerts: their newest update and their highest severity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlertSummary {
+    last_update: Option<OffsetDateTime>,
+    severity: Option<usize>,
+}
+
+impl AlertSummary {
+    /// The summary of some alerts.
+    pub fn of<'a>(alerts: impl IntoIterator<Item = &'a Alert>) -> Self {
+        let mut summary = Self::default();
+        for alert in alerts {
+            summary.add(alert);
+        }
+        summary
+    }
+
+    fn add(&mut self, alert: &Alert) {
+        self.last_update = self.last_update.max(Some(alert.last_update_time));
+        self.severity = self
+            .severity
+            .max(SEVERITY_ORDER.iter().position(|s| *s == alert.severity));
+    }
+
+    /// The incident's last update: its own, or its newest alert's.
+    pub fn last_update(&self, incident: &Incident) -> OffsetDateTime {
+        self.last_update
+            .map_or(incident.last_update_time, |t| t.max(incident.last_update_time))
+    }
+
+    /// The highest alert severity, `UnSpecified` without alerts.
+    pub fn severity(&self) -> &'static str {
+        self.severity.map_or(SEVERITY_ORDER[0], |i| SEVERITY_ORDER[i])
+    }
+}
+
+/// The [`AlertSummary`] of every incident of a tenant, computed on first use in one pass over its alerts.
+#[derive(Debug)]
+pub struct IncidentRollup<'d> {
+    data: &'d TenantData,
+    summaries: OnceCell<HashMap<u64, AlertSummary>>,
+}
+
+impl<'d> IncidentRollup<'d> {
+    /// A rollup of `data`'s incidents (nothing is computed yet).
+    pub fn new(data: &'d TenantData) -> Self {
+        Self {
+            data,
+            summaries: OnceCell::new(),
+        }
+    }
+
+    /// The summary of one incident's alerts.
+    pub fn summary(&self, incident: &Incident) -> AlertSummary {
+        let summaries = self.summaries.get_or_init(|| {
+            let mut map: HashMap<u64, AlertSummary> = HashMap::new();
+            for alert in &self.data.alerts {
+                map.entry(alert.incident_id).or_default().add(alert);
+            }
+            map
+        });
+        summaries.get(&incident.id).copied().unwrap_or_default()
     }
 }
 

@@ -353,10 +353,20 @@ async fn not_json_and_malformed_records_faults_degrade_the_answer() {
     assert_eq!(status, 200);
     let records = values(&body);
     assert_eq!(records.len(), 3);
-    assert!(records.iter().all(|r| r.get("id").is_none() && r.get("lastUpdateTime").is_none()));
-    assert!(records.iter().all(|r| r.get("title").is_some()), "other fields stay");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.get("id").is_none() && r.get("lastUpdateTime").is_none())
+    );
+    assert!(
+        records.iter().all(|r| r.get("title").is_some()),
+        "other fields stay"
+    );
     let (_, body) = env.get(&token, "/api/alerts?$top=3").await;
-    assert!(values(&body).iter().all(|r| r.get("id").is_some()), "the third call is whole");
+    assert!(
+        values(&body).iter().all(|r| r.get("id").is_some()),
+        "the third call is whole"
+    );
 }
 
 #[tokio::test]
