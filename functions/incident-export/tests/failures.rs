@@ -716,3 +716,59 @@ async fn a_token_expiring_mid_run_is_renewed_once_and_the_run_loses_nothing() {
     let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
     assert!(missing.is_empty(), "lost versions: {missing:?}");
 }
+
+#[tokio::test]
+async fn a_429_storm_fails_its_dataset_loudly_holds_the_cursor_and_the_next_run_catches_up() {
+    let mut config = sandbox_config();
+    // Every attempt of the first call (one try and three retries) is throttled; then the storm is over.
+    config.faults = vec![fault(
+        "/v1.0/security/alerts_v2*",
+        FaultKind::TooManyRequests {
+            retry_after_seconds: 0,
+        },
+        None,
+        Some(4),
+    )];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 3);
+    let datasets = [Dataset::GraphIncidents, Dataset::GraphAlertsV2];
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &datasets)],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let first = run(&exporter, &ExportJob::default()).await;
+    let stormed = entry(&first, FULL, Dataset::GraphAlertsV2);
+    assert_eq!(
+        (stormed.status, stormed.records, stormed.quarantined),
+        (DatasetStatus::Failed, 0, 0),
+        "throttling is the tenant's condition, not a bad page: {stormed:?}"
+    );
+    assert!(
+        stormed.error.as_deref().is_some_and(|m| m.contains("throttl")),
+        "{stormed:?}"
+    );
+    assert_eq!(
+        entry(&first, FULL, Dataset::GraphIncidents).status,
+        DatasetStatus::Completed,
+        "the tenant's other dataset goes on"
+    );
+    let checkpoint = store
+        .get(&checkpoint_key(Dataset::GraphAlertsV2, &tenant_id(FULL)))
+        .await
+        .expect("get");
+    assert!(checkpoint.is_none(), "the cursor holds");
+
+    let second = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(
+        entry(&second, FULL, Dataset::GraphAlertsV2).status,
+        DatasetStatus::Completed
+    );
+    let keys = exported_keys(store.as_ref(), Dataset::GraphAlertsV2, FULL).await;
+    let truth = current_versions(&client, Dataset::GraphAlertsV2, FULL).await;
+    assert_eq!(keys.keys().cloned().collect::<BTreeSet<_>>(), truth);
+}
