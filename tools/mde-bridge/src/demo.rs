@@ -8,7 +8,7 @@ use mde_sandbox::{Sandbox, SandboxConfig};
 
 /// Starts the sandbox, writes a configuration for its demo tenants under `out`, runs the tenant checks and
 /// exports every dataset, through the same code the functions run.
-pub async fn run(out: &Path) -> Result<()> {
+pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()> {
     let sandbox = Sandbox::start(SandboxConfig::default())
         .await
         .context("starting the sandbox")?;
@@ -58,7 +58,7 @@ pub async fn run(out: &Path) -> Result<()> {
         since: None,
         out: None,
     };
-    let summary = crate::export::export(&config, &args).await?;
+    let summary = crate::export::export(&config, &args, terminal).await?;
     crate::export::print_summary(&summary);
     let records: u64 = summary.datasets.iter().map(|d| d.records).sum();
     let objects: u64 = summary.datasets.iter().map(|d| d.objects).sum();

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use incident_export::{ExportSettings, Exporter};
 use mde_contracts::{BridgeConfig, Dataset, ExportJob, ExportRunSummary, TenantId, TokenSourceKind};
 
+use crate::progress::Terminal;
+
 /// What to export and where.
 pub struct ExportArgs {
     /// Datasets (all configured ones when empty).
@@ -22,7 +24,7 @@ pub struct ExportArgs {
 }
 
 /// Loads the configuration (explaining how to start when there is none), applies `--out`, and runs one export.
-pub async fn run(file: Option<&Path>, args: ExportArgs) -> Result<()> {
+pub async fn run(file: Option<&Path>, args: ExportArgs, terminal: &Terminal) -> Result<()> {
     if file.is_none()
         && std::env::var_os("MDE_BRIDGE_CONFIG").is_none()
         && std::env::var_os("MDE_BRIDGE_PARTNER_COMPANY").is_none()
@@ -38,7 +40,7 @@ pub async fn run(file: Option<&Path>, args: ExportArgs) -> Result<()> {
     if let Some(out) = &args.out {
         apply_out(&mut config, out)?;
     }
-    let summary = export(&config, &args).await?;
+    let summary = export(&config, &args, terminal).await?;
     print_summary(&summary);
     let store = mde_platform::wiring::object_store(&config).await;
     println!("exports are under {}", store.location(""));
@@ -48,8 +50,13 @@ pub async fn run(file: Option<&Path>, args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs one export of `config`'s tenants through the same core as the Lambda function.
-pub async fn export(config: &BridgeConfig, args: &ExportArgs) -> Result<ExportRunSummary> {
+/// Runs one export of `config`'s tenants through the same core as the Lambda function, showing its progress on
+/// `terminal`.
+pub async fn export(
+    config: &BridgeConfig,
+    args: &ExportArgs,
+    terminal: &Terminal,
+) -> Result<ExportRunSummary> {
     let invoker: Option<Arc<dyn mde_platform::FunctionInvoker>> = match config.tokens.source {
         TokenSourceKind::Direct => None,
         TokenSourceKind::Broker => {
@@ -62,7 +69,7 @@ pub async fn export(config: &BridgeConfig, args: &ExportArgs) -> Result<ExportRu
     let settings = ExportSettings::from_env()?;
     let exporter = Exporter::from_config(config, settings, invoker)
         .await?
-        .with_observer(crate::progress::for_stderr());
+        .with_observer(terminal.observer());
     let job = ExportJob {
         tenants: args.tenants.clone(),
         datasets: args.datasets.clone(),

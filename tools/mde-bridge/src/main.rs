@@ -69,10 +69,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    mde_platform::telemetry::init_with_default_level("warn");
+    let terminal = progress::Terminal::detect();
+    mde_platform::telemetry::init_with_writer("warn", terminal.log_writer());
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Demo { out } => demo::run(&out).await,
+        Command::Demo { out } => demo::run(&out, &terminal).await,
         Command::CheckTenant { tenants } => check_tenant::run(cli.config.as_deref(), &tenants).await,
         Command::Export {
             datasets,
@@ -86,7 +87,7 @@ async fn main() -> ExitCode {
                 since,
                 out,
             };
-            export::run(cli.config.as_deref(), args).await
+            export::run(cli.config.as_deref(), args, &terminal).await
         }
         Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
     };

@@ -1,8 +1,9 @@
 //! Export progress on the terminal: a live line per (tenant, dataset) when stderr is a terminal, plain lines
-//! (at most one per dataset every few seconds) when it is a pipe or a file.
+//! (at most one per dataset every few seconds) when it is a pipe or a file; and a log writer that keeps the two
+//! from tearing each other.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,12 +14,55 @@ use mde_contracts::{Dataset, TenantId};
 /// How often a plain line repeats a dataset's progress.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
-/// The observer for this process's stderr: live bars on a terminal, plain lines otherwise.
-pub fn for_stderr() -> Arc<dyn ExportObserver> {
-    if std::io::stderr().is_terminal() {
-        Arc::new(Bars::default())
-    } else {
-        Arc::new(Lines::default())
+/// This process's stderr: live bars when it is a terminal, plain lines otherwise. Logs go through
+/// [`Terminal::log_writer`] so a log line never tears a bar.
+#[derive(Clone)]
+pub struct Terminal {
+    bars: Option<MultiProgress>,
+}
+
+impl Terminal {
+    /// Looks at stderr once.
+    pub fn detect() -> Self {
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Self { bars }
+    }
+
+    /// The export observer drawing on this terminal.
+    pub fn observer(&self) -> Arc<dyn ExportObserver> {
+        match &self.bars {
+            Some(multi) => Arc::new(Bars {
+                multi: multi.clone(),
+                bars: Mutex::default(),
+            }),
+            None => Arc::new(Lines::default()),
+        }
+    }
+
+    /// A log writer (for `tracing`) that lifts the bars, writes the line to stderr and redraws them.
+    pub fn log_writer(&self) -> impl Fn() -> LogLine + Send + Sync + 'static {
+        let bars = self.bars.clone();
+        move || LogLine { bars: bars.clone() }
+    }
+}
+
+/// One log write to stderr, with the progress bars (if any) lifted around it.
+pub struct LogLine {
+    bars: Option<MultiProgress>,
+}
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &self.bars {
+            Some(multi) => multi.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
@@ -42,15 +86,6 @@ fn outcome(s: &DatasetRunSummary) -> String {
 struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<Key, ProgressBar>>,
-}
-
-impl Default for Bars {
-    fn default() -> Self {
-        Self {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::default(),
-        }
-    }
 }
 
 impl Bars {

@@ -58,6 +58,10 @@ fn the_demo_runs_offline_and_reports_each_demo_tenant_with_its_fix() {
         "{stderr}"
     );
     assert!(
+        stderr.contains(" ERROR dataset export failed tenant=c4e8a0b2"),
+        "logs reach stderr through the progress-aware writer, as plain text: {stderr}"
+    );
+    assert!(
         !stderr.contains('\u{1b}'),
         "no terminal escapes when stderr is not a terminal: {stderr}"
     );
