@@ -772,3 +772,63 @@ async fn a_429_storm_fails_its_dataset_loudly_holds_the_cursor_and_the_next_run_
     let truth = current_versions(&client, Dataset::GraphAlertsV2, FULL).await;
     assert_eq!(keys.keys().cloned().collect::<BTreeSet<_>>(), truth);
 }
+
+#[tokio::test]
+async fn a_permission_withdrawn_mid_pass_fails_loudly_keeps_what_was_read_and_the_next_run_resumes() {
+    let mut config = sandbox_config();
+    // The second page is refused with 403, as when an administrator removes the application's role.
+    config.faults = vec![FaultRule {
+        nth_call: Some(2),
+        ..fault("/api/alerts*", FaultKind::Status { status: 403 }, None, None)
+    }];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 3);
+    let d = Dataset::MdeAlerts;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[d])],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let first = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&first, FULL, d);
+    assert_eq!(
+        (e.status, e.records, e.quarantined),
+        (DatasetStatus::Failed, 25, 0),
+        "the first page is kept; a refusal is the tenant's, not the page's: {e:?}"
+    );
+    let message = e.error.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("Alert.Read.All") && message.contains("adminconsent"),
+        "the error names the permission and the consent URL: {message}"
+    );
+    let cp = store
+        .get(&checkpoint_key(d, &tenant_id(FULL)))
+        .await
+        .expect("get")
+        .expect("progress saved");
+    let cp: ExportCheckpoint = serde_json::from_slice(&cp.body).expect("checkpoint");
+    assert_eq!(
+        cp.pass.as_ref().map(|p| p.skip),
+        Some(25),
+        "the pass holds after the page read"
+    );
+    assert!(
+        cp.watermark.is_none(),
+        "the cursor has not moved past the refused page"
+    );
+
+    let second = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(entry(&second, FULL, d).status, DatasetStatus::Completed);
+    let keys = exported_keys(store.as_ref(), d, FULL).await;
+    let truth = current_versions(&client, d, FULL).await;
+    assert_eq!(
+        keys.keys().cloned().collect::<BTreeSet<_>>(),
+        truth,
+        "nothing lost"
+    );
+    assert!(keys.values().all(|n| *n == 1), "the resumed pass repeats nothing");
+}

@@ -88,11 +88,11 @@ pub async fn add_faults(State(state): State<AppState>, body: Bytes) -> Response 
                 OneOrMany::One(r) => vec![r],
             };
             let bad_status = rules.iter().find_map(|r| match r.fault {
-                crate::faults::FaultKind::Status { status } if !(500..=599).contains(&status) => Some(status),
+                crate::faults::FaultKind::Status { status } if !(400..=599).contains(&status) => Some(status),
                 _ => None,
             });
             if let Some(status) = bad_status {
-                return bad(&format!("fault status {status} is not a 5xx status"));
+                return bad(&format!("fault status {status} is not a 4xx or 5xx status"));
             }
             state.faults.add(rules);
             (StatusCode::CREATED, Json(state.faults.rules())).into_response()

@@ -1,5 +1,5 @@
 //! Fault injection: on requests whose path matches a pattern (`*` matches any run of characters), answer with a
-//! 5xx, a 429 with `Retry-After`, a delay, a dropped connection or a truncated body, with a probability or on the
+//! 5xx (or 4xx), a 429 with `Retry-After`, a delay, a dropped connection or a truncated body, with a probability or on the
 //! Nth matching call. Admin paths (`/_sandbox/...`) are never faulted.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,9 +45,10 @@ pub struct FaultRule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultKind {
-    /// Answer with this status (e.g. 500, 502, 503) and the API's error body.
+    /// Answer with this status and the API's error body for it: 5xx (e.g. 500, 502, 503), or 401 / 403 (a
+    /// token refused, consent or a permission withdrawn mid-run), or another 4xx as a bad request.
     Status {
-        /// HTTP status, 500..=599.
+        /// HTTP status, 400..=599.
         status: u16,
     },
     /// Answer 429 with `Retry-After`.
@@ -215,10 +216,7 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
         return response;
     }
     match fault {
-        FaultKind::Status { status } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            ApiError::server_error(flavor_of(&path), status).into_response()
-        }
+        FaultKind::Status { status } => status_error(flavor_of(&path), status).into_response(),
         FaultKind::TooManyRequests { retry_after_seconds } => {
             ApiError::too_many_requests(flavor_of(&path), retry_after_seconds).into_response()
         }
@@ -269,6 +267,31 @@ async fn strip_fields(response: Response, fields: &[String]) -> Response {
     let body = serde_json::to_vec(&json).unwrap_or_default();
     parts.headers.insert(header::CONTENT_LENGTH, body.len().into());
     Response::from_parts(parts, Body::from(body))
+}
+
+/// The API's error for an injected status.
+fn status_error(flavor: Flavor, status: u16) -> ApiError {
+    const FAULT: &str = "(sandbox fault injection)";
+    match StatusCode::from_u16(status) {
+        Ok(StatusCode::UNAUTHORIZED) => {
+            ApiError::unauthorized(flavor, format!("The access token is invalid. {FAULT}"))
+        }
+        Ok(StatusCode::FORBIDDEN) => ApiError::forbidden(
+            flavor,
+            format!(
+                "The application does not have any of the required application permissions to access the resource. {FAULT}"
+            ),
+        ),
+        Ok(s) if s.is_client_error() => {
+            let code = match flavor {
+                Flavor::Mde => "BadRequest",
+                Flavor::Graph => "badRequest",
+            };
+            ApiError::new(flavor, s, code, format!("The request was refused. {FAULT}"))
+        }
+        Ok(s) if s.is_server_error() => ApiError::server_error(flavor, s),
+        _ => ApiError::server_error(flavor, StatusCode::INTERNAL_SERVER_ERROR),
+    }
 }
 
 /// Token endpoints answer faults in Entra's error shape.

@@ -53,10 +53,10 @@ impl Shared {
         }
         for rule in &config.faults {
             if let crate::faults::FaultKind::Status { status } = rule.fault
-                && !(500..=599).contains(&status)
+                && !(400..=599).contains(&status)
             {
                 return Err(SandboxError::Config(format!(
-                    "fault status {status} is not a 5xx status"
+                    "fault status {status} is not a 4xx or 5xx status"
                 )));
             }
         }

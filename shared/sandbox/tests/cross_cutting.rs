@@ -327,6 +327,23 @@ async fn truncated_body_fault_cuts_the_body_short() {
 }
 
 #[tokio::test]
+async fn status_faults_answer_the_api_error_of_their_status() {
+    let env = Env::demo().await;
+    let token = env.token(DEMO_TENANT_FULL, MDE).await;
+    let mut forbidden = rule("/api/alerts", FaultKind::Status { status: 403 });
+    forbidden.nth_call = Some(1);
+    let mut unauthorized = rule("/api/alerts", FaultKind::Status { status: 401 });
+    unauthorized.nth_call = Some(2);
+    env.admin("/_sandbox/faults", json!([forbidden, unauthorized]))
+        .await;
+    let (status, body) = env.get(&token, "/api/alerts").await;
+    assert_eq!((status, code(&body)), (403, "Forbidden"), "{body}");
+    let (status, body) = env.get(&token, "/api/alerts").await;
+    assert_eq!((status, code(&body)), (401, "Unauthorized"), "{body}");
+    assert_eq!(env.get(&token, "/api/alerts").await.0, 200);
+}
+
+#[tokio::test]
 async fn not_json_and_malformed_records_faults_degrade_the_answer() {
     let env = Env::demo().await;
     let token = env.token(DEMO_TENANT_FULL, MDE).await;
@@ -514,7 +531,7 @@ async fn inconsistent_configs_are_refused_at_start() {
     let mut bad_fault = SandboxConfig::default();
     bad_fault
         .faults
-        .push(rule("*", FaultKind::Status { status: 404 }));
+        .push(rule("*", FaultKind::Status { status: 200 }));
     assert!(mde_sandbox::Sandbox::start(bad_fault).await.is_err());
     let busy = SandboxConfig {
         listen: "256.0.0.1:1".to_owned(),
