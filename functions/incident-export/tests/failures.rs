@@ -461,13 +461,7 @@ async fn a_failing_page_is_quarantined_and_holds_the_cursor(kind: FaultKind, tim
     let dir = tempfile::tempdir().expect("tempdir");
     let store = local_store(&dir);
     let client = client(&sandbox, 1);
-    let exporter = exporter(
-        client.clone(),
-        store.clone(),
-        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
-        settings(),
-        Arc::new(SimClock::default()),
-    );
+    let exporter = contoso_exporter(client.clone(), store.clone(), &[Dataset::MdeAlerts]);
     let first = run(&exporter, &ExportJob::default()).await;
     let e = entry(&first, FULL, Dataset::MdeAlerts);
     assert_eq!(
@@ -536,13 +530,7 @@ async fn records_without_id_or_last_update_are_kept_and_flagged_without_failing_
     let dir = tempfile::tempdir().expect("tempdir");
     let store = local_store(&dir);
     let client = client(&sandbox, 3);
-    let exporter = exporter(
-        client.clone(),
-        store.clone(),
-        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
-        settings(),
-        Arc::new(SimClock::default()),
-    );
+    let exporter = contoso_exporter(client.clone(), store.clone(), &[Dataset::MdeAlerts]);
     let summary = run(&exporter, &ExportJob::default()).await;
     let total = current_versions(&client, Dataset::MdeAlerts, FULL).await.len() as u64;
     assert!(total > 50, "the tenant has more than two pages of alerts");
@@ -689,14 +677,7 @@ async fn a_token_expiring_mid_run_is_renewed_once_and_the_run_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Dataset::MdeAlerts;
     let client = client(sandbox, 3);
-    let exporter = exporter(
-        client.clone(),
-        local_store(&dir),
-        vec![tenant(FULL, "Contoso", &[d])],
-        settings(),
-        Arc::new(SimClock::default()),
-    )
-    .with_observer(expiring.clone());
+    let exporter = contoso_exporter(client.clone(), local_store(&dir), &[d]).with_observer(expiring.clone());
     let summary = run(&exporter, &ExportJob::default()).await;
     let e = entry(&summary, FULL, d);
     assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
@@ -734,13 +715,7 @@ async fn a_429_storm_fails_its_dataset_loudly_holds_the_cursor_and_the_next_run_
     let store = local_store(&dir);
     let client = client(&sandbox, 3);
     let datasets = [Dataset::GraphIncidents, Dataset::GraphAlertsV2];
-    let exporter = exporter(
-        client.clone(),
-        store.clone(),
-        vec![tenant(FULL, "Contoso", &datasets)],
-        settings(),
-        Arc::new(SimClock::default()),
-    );
+    let exporter = contoso_exporter(client.clone(), store.clone(), &datasets);
     let first = run(&exporter, &ExportJob::default()).await;
     let stormed = entry(&first, FULL, Dataset::GraphAlertsV2);
     assert_eq!(
@@ -786,13 +761,7 @@ async fn a_permission_withdrawn_mid_pass_fails_loudly_keeps_what_was_read_and_th
     let store = local_store(&dir);
     let client = client(&sandbox, 3);
     let d = Dataset::MdeAlerts;
-    let exporter = exporter(
-        client.clone(),
-        store.clone(),
-        vec![tenant(FULL, "Contoso", &[d])],
-        settings(),
-        Arc::new(SimClock::default()),
-    );
+    let exporter = contoso_exporter(client.clone(), store.clone(), &[d]);
     let first = run(&exporter, &ExportJob::default()).await;
     let e = entry(&first, FULL, d);
     assert_eq!(

@@ -140,6 +140,22 @@ pub fn exporter(
     Exporter::new(client, store, tenants, settings).with_clock(clock)
 }
 
+/// The exporter of the tests' usual case: tenant Contoso (the full demo tenant) with `datasets`, [`settings`], and
+/// a fresh simulated clock.
+pub fn contoso_exporter(
+    client: Arc<DefenderClient>,
+    store: Arc<dyn ObjectStore>,
+    datasets: &[Dataset],
+) -> Exporter {
+    exporter(
+        client,
+        store,
+        vec![tenant(FULL, "Contoso", datasets)],
+        settings(),
+        Arc::new(SimClock::default()),
+    )
+}
+
 pub fn local_store(dir: &tempfile::TempDir) -> Arc<dyn ObjectStore> {
     Arc::new(LocalObjectStore::new(dir.path(), ""))
 }
