@@ -113,6 +113,11 @@ pub enum BrokerError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// The application credential has expired: rotate it in Entra ID and put the new one into the secret.
+    CredentialExpired {
+        /// Which credential, since when, and how to fix it.
+        message: String,
+    },
     /// Entra ID could not be reached or kept failing: retry later.
     UpstreamUnavailable {
         /// What failed.
@@ -151,11 +156,16 @@ impl fmt::Display for BrokerError {
                 )
             }
             BrokerError::CredentialInvalid { message } => write!(f, "application credential: {message}"),
+            BrokerError::CredentialExpired { message } => {
+                write!(f, "application credential expired: {message}")
+            }
             BrokerError::UpstreamUnavailable { message } => write!(f, "Entra ID unavailable: {message}"),
             BrokerError::InvalidRequest { message } => write!(f, "invalid request: {message}"),
         }
     }
 }
+
+impl std::error::Error for BrokerError {}
 
 /// The health of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -166,6 +176,24 @@ pub struct TenantHealth {
     pub healthy: bool,
     /// One entry per API needed.
     pub audiences: Vec<AudienceHealth>,
+    /// The application credential this tenant's tokens use, and when it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialHealth>,
+}
+
+/// The state of an application credential (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CredentialHealth {
+    /// The secret it was read from.
+    pub secret_id: String,
+    /// `client_secret` or `certificate`.
+    pub kind: String,
+    /// When it expires (RFC 3339): the certificate's notAfter, or the secret's `expires_on`; absent when unknown.
+    pub expires_at: Option<String>,
+    /// Whole days left until then (negative once expired); absent when unknown.
+    pub days_left: Option<i64>,
+    /// What is wrong with the credential, if anything: it could not be read, it has expired, it expires soon.
+    pub problem: Option<String>,
 }
 
 /// The health of one (tenant, API).

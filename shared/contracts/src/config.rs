@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::{CloudSettings, ContractError, PartnerIdentity, TenantConfig};
+use crate::{CloudSettings, ContractError, ExportSettings, PartnerIdentity, RegistrySettings, TenantConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -33,7 +33,13 @@ pub struct BridgeConfig {
     /// How functions obtain tenant tokens.
     #[serde(default)]
     pub tokens: TokenSettings,
-    /// The tenant registry: only tenants listed here are served.
+    /// Which tenant registry to use: this file's `[[tenants]]` (the default), a local file or a DynamoDB table.
+    #[serde(default)]
+    pub registry: RegistrySettings,
+    /// incident-export's behaviour.
+    #[serde(default)]
+    pub export: ExportSettings,
+    /// The inline tenant registry (`registry.backend = "inline"`): only tenants listed here are served.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
 }
@@ -53,13 +59,10 @@ impl BridgeConfig {
                     format!("tenant {} is listed twice", t.tenant_id),
                 ));
             }
-            if t.display_name.trim().is_empty() {
-                return Err(ContractError::invalid(
-                    format!("tenants[{i}].display_name"),
-                    "must not be empty",
-                ));
-            }
+            t.validate().map_err(|e| e.within(&format!("tenants[{i}]")))?;
         }
+        self.registry.validate(&self.tenants)?;
+        self.export.validate()?;
         if self.credential.secret_id.trim().is_empty() {
             return Err(ContractError::invalid(
                 "credential.secret_id",

@@ -20,6 +20,12 @@ pub enum AppCredential {
         /// The client secret value.
         #[schemars(with = "String")]
         client_secret: SecretString,
+        /// When the client secret expires in Entra ID (RFC 3339), as shown on the app registration. Optional;
+        /// with it, the token-broker reports the days left (a metric and an alarm) and calls an expired secret
+        /// expired instead of merely refused.
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        #[schemars(with = "Option<String>")]
+        expires_on: Option<time::OffsetDateTime>,
     },
     /// A certificate: mde-bridge signs a client assertion JWT with its private key.
     Certificate {
@@ -34,6 +40,14 @@ pub enum AppCredential {
 }
 
 impl AppCredential {
+    /// The kind, as written in the secret (`client_secret` or `certificate`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppCredential::ClientSecret { .. } => "client_secret",
+            AppCredential::Certificate { .. } => "certificate",
+        }
+    }
+
     /// The application (client) id, whichever the kind of credential.
     pub fn client_id(&self) -> &ClientId {
         match self {

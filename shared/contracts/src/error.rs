@@ -14,10 +14,29 @@ pub enum ContractError {
 }
 
 impl ContractError {
-    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// A malformed value at `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// The same error for a value found under `prefix` (`tenants[2]` turns `display_name` into
+    /// `tenants[2].display_name`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::Invalid { field, reason } => Self::Invalid {
+                field: format!("{prefix}.{field}"),
+                reason,
+            },
+        }
+    }
+
+    /// The field the error is about.
+    pub fn field(&self) -> &str {
+        match self {
+            Self::Invalid { field, .. } => field,
         }
     }
 }

@@ -12,13 +12,14 @@ mod credential;
 mod error;
 mod export;
 mod partner;
-mod permissions;
+pub mod permissions;
 pub mod schemas;
+mod settings;
 mod tenant;
 
 pub use broker::{
-    AudienceHealth, BearerToken, BrokerError, BrokerRequest, BrokerResponse, HealthCheckRequest,
-    TenantHealth, TokenGrant, TokenRequest,
+    AudienceHealth, BearerToken, BrokerError, BrokerRequest, BrokerResponse, CredentialHealth,
+    HealthCheckRequest, TenantHealth, TokenGrant, TokenRequest,
 };
 pub use cloud::{ApiEndpoint, Audience, CloudEndpoints, CloudName, CloudSettings};
 pub use config::{
@@ -32,4 +33,6 @@ pub use export::{
     PassProgress, QuarantinedPage, QuarantinedQuery, RecordEnvelope, RecordFlag,
 };
 pub use partner::PartnerIdentity;
-pub use tenant::{ActionKind, ClientId, Dataset, TenantConfig, TenantId};
+pub use permissions::Permission;
+pub use settings::{ExportSettings, RegistryBackend, RegistryFile, RegistrySettings};
+pub use tenant::{ActionKind, ClientId, Dataset, PartnerBinding, TenantConfig, TenantId};

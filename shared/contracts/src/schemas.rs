@@ -35,6 +35,7 @@ pub fn all() -> Vec<SchemaFile> {
     vec![
         SchemaFile::of::<BridgeConfig>("bridge-config.schema.json"),
         SchemaFile::of::<TenantConfig>("tenant-config.schema.json"),
+        SchemaFile::of::<crate::RegistryFile>("tenant-registry-file.schema.json"),
         SchemaFile::of::<AppCredential>("app-credential.schema.json"),
         SchemaFile::of::<BrokerRequest>("token-broker-request.schema.json"),
         SchemaFile::of::<BrokerResponse>("token-broker-response.schema.json"),

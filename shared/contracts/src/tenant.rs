@@ -7,7 +7,7 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use crate::ContractError;
+use crate::{CloudSettings, ContractError};
 
 macro_rules! guid_newtype {
     ($(#[$doc:meta])* $name:ident, $what:literal, echo_input = $echo:literal) => {
@@ -180,7 +180,8 @@ pub enum ActionKind {
     CorrelateAlert,
 }
 
-/// One customer tenant in the tenant registry.
+/// One customer tenant in the tenant registry: a record of the inline list (`[[tenants]]`), the local registry
+/// file or the DynamoDB registry table (one item per tenant, keyed by `tenant_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
@@ -197,10 +198,152 @@ pub struct TenantConfig {
     /// A disabled tenant stays in the registry but no function works for it.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// The tenant's Microsoft cloud, when it is not the deployment's `[cloud]` (an MSSP serving commercial and
+    /// GCC High customers from one deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<CloudSettings>,
+    /// The secret holding the application credential for this tenant, when it is not the deployment's
+    /// `credential.secret_id` (sovereign clouds need their own app registration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_secret_id: Option<String>,
+    /// Partner keys (of the webhook) allowed to act on this tenant, and what each may do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partners: Vec<PartnerBinding>,
+    /// The record's version in the registry: 1 when created, one more on each update; writes name the version
+    /// they replace, so two operators cannot overwrite each other. 0 for the inline list.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u64,
+    /// When the record was last written (RFC 3339), set by the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// A partner key bound to a tenant: the webhook lets a request signed with `key_id` act on this tenant only
+/// with these actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerBinding {
+    /// The partner key's id (as in the partner keys secret): letters, digits, `.`, `_`, `-`.
+    pub key_id: String,
+    /// Actions the key may ask for in this tenant; each must also be in the tenant's `actions`.
+    #[serde(default)]
+    pub actions: Vec<ActionKind>,
+    /// Plan only: requests are checked and recorded but nothing is written to Defender.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 fn enabled_by_default() -> bool {
     true
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl TenantConfig {
+    /// A new, enabled record with nothing configured yet.
+    pub fn new(tenant_id: TenantId, display_name: impl Into<String>) -> Self {
+        Self {
+            tenant_id,
+            display_name: display_name.into(),
+            datasets: Vec::new(),
+            actions: Vec::new(),
+            enabled: true,
+            cloud: None,
+            credential_secret_id: None,
+            partners: Vec::new(),
+            version: 0,
+            updated_at: None,
+        }
+    }
+
+    /// Checks what types alone cannot. Errors name the field (`display_name`, `partners[0].actions`, ...).
+    pub fn validate(&self) -> Result<(), ContractError> {
+        let name = self.display_name.trim();
+        if name.is_empty() || self.display_name.chars().count() > 256 {
+            return Err(ContractError::invalid(
+                "display_name",
+                "must be 1 to 256 characters, not only spaces",
+            ));
+        }
+        if let Some(i) = first_repeat(&self.datasets) {
+            return Err(ContractError::invalid(
+                format!("datasets[{i}]"),
+                format!("{} is listed twice", self.datasets[i]),
+            ));
+        }
+        if let Some(i) = first_repeat(&self.actions) {
+            return Err(ContractError::invalid(
+                format!("actions[{i}]"),
+                format!("{:?} is listed twice", self.actions[i]),
+            ));
+        }
+        if let Some(cloud) = &self.cloud {
+            cloud.endpoints()?;
+        }
+        if let Some(id) = &self.credential_secret_id
+            && (id.trim().is_empty() || id.len() > 2048)
+        {
+            return Err(ContractError::invalid(
+                "credential_secret_id",
+                "must be a secret name or ARN (1 to 2048 characters), or absent for the deployment's credential",
+            ));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let valid_id = (1..=128).contains(&p.key_id.len())
+                && p.key_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid_id {
+                return Err(ContractError::invalid(
+                    format!("partners[{i}].key_id"),
+                    format!(
+                        "{:?} is not a key id (1 to 128 letters, digits, '.', '_' or '-')",
+                        p.key_id
+                    ),
+                ));
+            }
+            if !keys.insert(p.key_id.as_str()) {
+                return Err(ContractError::invalid(
+                    format!("partners[{i}].key_id"),
+                    format!("{} is bound twice", p.key_id),
+                ));
+            }
+            if let Some((j, a)) = p
+                .actions
+                .iter()
+                .enumerate()
+                .find(|(_, a)| !self.actions.contains(a))
+            {
+                return Err(ContractError::invalid(
+                    format!("partners[{i}].actions[{j}]"),
+                    format!("{a:?} is not one of the tenant's actions; add it to actions first"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The same record without what the registry maintains (version, time): two records with equal content
+    /// compare equal this way, which makes imports idempotent.
+    pub fn content(&self) -> TenantConfig {
+        TenantConfig {
+            version: 0,
+            updated_at: None,
+            ..self.clone()
+        }
+    }
+
+    /// The partner binding of `key_id`, if the key may act on this tenant.
+    pub fn binding(&self, key_id: &str) -> Option<&PartnerBinding> {
+        self.partners.iter().find(|p| p.key_id == key_id)
+    }
+}
+
+fn first_repeat<T: PartialEq>(items: &[T]) -> Option<usize> {
+    (1..items.len()).find(|&i| items[..i].contains(&items[i]))
 }
 
 #[cfg(test)]
@@ -234,6 +377,60 @@ mod tests {
             assert_eq!(d.as_str().parse::<Dataset>().expect("parse"), d);
         }
         assert!("alerts".parse::<Dataset>().is_err());
+    }
+
+    #[test]
+    fn a_record_names_the_field_that_is_wrong() {
+        let mut t = TenantConfig::new(
+            "11111111-1111-1111-1111-111111111111".parse().expect("guid"),
+            "Fabrikam",
+        );
+        t.actions = vec![ActionKind::IsolateDevice];
+        t.validate().expect("valid");
+        t.partners = vec![PartnerBinding {
+            key_id: "soar-1".into(),
+            actions: vec![ActionKind::IsolateDevice, ActionKind::UpdateAlert],
+            dry_run: false,
+        }];
+        let err = t.validate().expect_err("action not allowed");
+        assert!(err.to_string().starts_with("partners[0].actions[1]:"), "{err}");
+        t.partners[0].actions.pop();
+        t.partners[0].key_id = "has space".into();
+        assert!(
+            t.validate()
+                .expect_err("key id")
+                .to_string()
+                .starts_with("partners[0].key_id:")
+        );
+        t.partners.clear();
+        t.datasets = vec![Dataset::MdeAlerts, Dataset::MdeAlerts];
+        assert!(
+            t.validate()
+                .expect_err("twice")
+                .to_string()
+                .starts_with("datasets[1]:")
+        );
+        t.datasets.pop();
+        t.display_name = "  ".into();
+        assert!(
+            t.validate()
+                .expect_err("name")
+                .to_string()
+                .starts_with("display_name:")
+        );
+    }
+
+    #[test]
+    fn content_ignores_what_the_registry_maintains() {
+        let mut a = TenantConfig::new(
+            "11111111-1111-1111-1111-111111111111".parse().expect("guid"),
+            "Fabrikam",
+        );
+        let mut b = a.clone();
+        a.version = 3;
+        b.updated_at = Some("2026-12-01T00:00:00Z".into());
+        assert_ne!(a, b);
+        assert_eq!(a.content(), b.content());
     }
 
     proptest! {
