@@ -30,6 +30,20 @@ pub enum DefenderError {
         description: String,
     },
 
+    /// The application credential has expired (its `expires_on`, the certificate's notAfter, or Entra's
+    /// AADSTS7000222): no tenant can get a token until it is rotated.
+    #[error(
+        "the application's {what} {}: create a new one on the app registration in Entra ID and put it into the \
+         credential secret (see README: Deploy) — until then no tenant gets a token",
+        expired_at.as_deref().map(|t| format!("expired at {t}")).unwrap_or_else(|| "has expired".into())
+    )]
+    CredentialExpired {
+        /// `client secret` or `certificate`.
+        what: &'static str,
+        /// When (RFC 3339), when known.
+        expired_at: Option<String>,
+    },
+
     /// The tenant id is not a directory Entra ID knows.
     #[error(
         "Entra ID does not know tenant {tenant} ({description}): check the tenant id in the tenant registry"
@@ -230,6 +244,10 @@ impl DefenderError {
             DefenderError::CredentialInvalid { code, description } => DefenderError::CredentialInvalid {
                 code: code.clone(),
                 description: description.clone(),
+            },
+            DefenderError::CredentialExpired { what, expired_at } => DefenderError::CredentialExpired {
+                what,
+                expired_at: expired_at.clone(),
             },
             DefenderError::TenantNotFound { tenant, description } => DefenderError::TenantNotFound {
                 tenant: tenant.clone(),

@@ -201,8 +201,13 @@ fn classify(
             missing: Vec::new(),
             consent_url: admin_consent_url(&endpoints.login, tenant, credential.client_id()),
         },
-        // Invalid or expired secret; invalid, expired or unregistered certificate assertion.
-        Some(7000215 | 7000222 | 700027 | 700024 | 700023 | 7000274) => DefenderError::CredentialInvalid {
+        // The client secret has expired.
+        Some(7000222) => DefenderError::CredentialExpired {
+            what: "client secret",
+            expired_at: None,
+        },
+        // Invalid secret; invalid, expired or unregistered certificate assertion.
+        Some(7000215 | 700027 | 700024 | 700023 | 7000274) => DefenderError::CredentialInvalid {
             code,
             description: err.error_description,
         },

@@ -13,8 +13,10 @@
 
 pub mod api;
 mod cache;
+mod clouds;
 mod consent;
 mod error;
+mod expiry;
 mod grant;
 mod http;
 mod source;
@@ -22,8 +24,10 @@ mod token;
 
 pub use api::DefenderClient;
 pub use cache::TokenCache;
+pub use clouds::TenantClouds;
 pub use consent::{admin_consent_url, legacy_consent_url};
 pub use error::DefenderError;
+pub use expiry::{certificate_not_after, credential_expiry, days_left, rfc3339};
 pub use grant::TokenEndpointVersion;
 pub use http::build_http_client;
 /// The HTTP client type of [`build_http_client`].

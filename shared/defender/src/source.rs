@@ -9,11 +9,11 @@ use mde_contracts::{AppCredential, Audience, CloudEndpoints, TenantId};
 use tokio::sync::RwLock;
 use tracing::{debug, warn};
 
-use crate::TokenCache;
 use crate::consent::admin_consent_url;
 use crate::grant::{TokenEndpointVersion, request_token};
 use crate::token::{AccessToken, check_claims};
 use crate::{DefenderError, Result};
+use crate::{TenantClouds, TokenCache};
 
 /// Gives access tokens for (tenant, audience), checked to hold `required_roles`.
 #[async_trait]
@@ -40,13 +40,17 @@ pub trait TokenSource: Send + Sync {
     }
 }
 
-/// Where the application credential comes from (a secret store in production).
+/// Where the application credential comes from (a secret store in production). Most tenants share the
+/// deployment's credential; a tenant in a sovereign cloud may have its own app registration.
 #[async_trait]
 pub trait CredentialSource: Send + Sync {
-    /// The current credential.
-    async fn credential(&self) -> Result<AppCredential>;
-    /// Forgets any cached credential, so the next call reads it again (after Entra refused it: a rotation).
-    async fn refresh(&self) {}
+    /// The current credential for `tenant`.
+    async fn credential(&self, tenant: &TenantId) -> Result<AppCredential>;
+    /// Forgets any cached credential of `tenant`, so the next call reads it again (after Entra refused it: a
+    /// rotation).
+    async fn refresh(&self, tenant: &TenantId) {
+        let _ = tenant;
+    }
 }
 
 /// A credential held in memory (tests, the CLI with a local file already read).
@@ -54,7 +58,7 @@ pub struct StaticCredential(pub AppCredential);
 
 #[async_trait]
 impl CredentialSource for StaticCredential {
-    async fn credential(&self) -> Result<AppCredential> {
+    async fn credential(&self, _tenant: &TenantId) -> Result<AppCredential> {
         Ok(self.0.clone())
     }
 }
@@ -63,7 +67,7 @@ impl CredentialSource for StaticCredential {
 /// per key per token lifetime, however many concurrent callers (single-flight), refreshed ahead of expiry.
 pub struct DirectTokenSource {
     http: reqwest::Client,
-    endpoints: CloudEndpoints,
+    clouds: Arc<TenantClouds>,
     version: TokenEndpointVersion,
     credentials: Arc<dyn CredentialSource>,
     cache: TokenCache,
@@ -83,12 +87,18 @@ impl DirectTokenSource {
     ) -> Self {
         Self {
             http,
-            endpoints,
+            clouds: Arc::new(TenantClouds::new(endpoints)),
             version,
             credentials,
             cache: TokenCache::new(refresh_margin),
             refresh_lock: RwLock::new(()),
         }
+    }
+
+    /// The same source, with each tenant's sign-in host from `clouds` (shared with the API client).
+    pub fn with_clouds(mut self, clouds: Arc<TenantClouds>) -> Self {
+        self.clouds = clouds;
+        self
     }
 
     async fn fetch(&self, tenant: &TenantId, audience: Audience) -> Result<Arc<AccessToken>> {
@@ -97,7 +107,7 @@ impl DirectTokenSource {
             Err(DefenderError::CredentialInvalid { .. }) => {
                 {
                     let _guard = self.refresh_lock.write().await;
-                    self.credentials.refresh().await;
+                    self.credentials.refresh(tenant).await;
                 }
                 warn!(tenant = %tenant, "credential refused; re-read it once in case it was rotated");
                 self.fetch_once(tenant, audience).await
@@ -109,9 +119,11 @@ impl DirectTokenSource {
     async fn fetch_once(&self, tenant: &TenantId, audience: Audience) -> Result<Arc<AccessToken>> {
         let credential = {
             let _guard = self.refresh_lock.read().await;
-            self.credentials.credential().await?
+            self.credentials.credential(tenant).await?
         };
-        let issued = (|| request_token(&self.http, &self.endpoints, self.version, &credential, tenant, audience))
+        crate::expiry::refuse_expired(&credential, SystemTime::now())?;
+        let endpoints = self.clouds.endpoints(tenant);
+        let issued = (|| request_token(&self.http, &endpoints, self.version, &credential, tenant, audience))
             .retry(ExponentialBuilder::default().with_jitter().with_max_times(3).with_min_delay(Duration::from_millis(200)))
             .when(DefenderError::is_retryable)
             .notify(|e, wait| warn!(tenant = %tenant, audience = audience.as_str(), error = %e, ?wait, "token request failed; retrying"))
@@ -143,12 +155,12 @@ impl TokenSource for DirectTokenSource {
             .await?;
         let missing = token.missing_roles(required_roles);
         if !missing.is_empty() {
-            let client_id = self.credentials.credential().await?.client_id().clone();
+            let client_id = self.credentials.credential(tenant).await?.client_id().clone();
             return Err(DefenderError::ConsentRequired {
                 tenant: tenant.clone(),
                 audience,
                 missing: missing.into_iter().map(str::to_string).collect(),
-                consent_url: admin_consent_url(&self.endpoints.login, tenant, &client_id),
+                consent_url: admin_consent_url(&self.clouds.endpoints(tenant).login, tenant, &client_id),
             });
         }
         Ok((*token).clone())
@@ -161,9 +173,9 @@ impl TokenSource for DirectTokenSource {
     }
 
     async fn consent_url(&self, tenant: &TenantId) -> Option<String> {
-        let credential = self.credentials.credential().await.ok()?;
+        let credential = self.credentials.credential(tenant).await.ok()?;
         Some(admin_consent_url(
-            &self.endpoints.login,
+            &self.clouds.endpoints(tenant).login,
             tenant,
             credential.client_id(),
         ))

@@ -271,14 +271,14 @@ struct Rotating {
 
 #[async_trait]
 impl CredentialSource for Rotating {
-    async fn credential(&self) -> mde_defender::Result<AppCredential> {
+    async fn credential(&self, _tenant: &TenantId) -> mde_defender::Result<AppCredential> {
         Ok(if self.rotated.load(Ordering::SeqCst) {
             secret_credential(mde_sandbox::DEMO_CLIENT_SECRET)
         } else {
             secret_credential("the-old-secret")
         })
     }
-    async fn refresh(&self) {
+    async fn refresh(&self, _tenant: &TenantId) {
         self.rotated.store(true, Ordering::SeqCst);
     }
 }

@@ -109,6 +109,9 @@ pub struct AppRegistration {
     /// Accepted client secrets.
     #[serde(default)]
     pub client_secrets: Vec<String>,
+    /// Client secrets that have expired: answered with AADSTS7000222, as Entra ID does.
+    #[serde(default)]
+    pub expired_client_secrets: Vec<String>,
     /// Registered certificates (PEM, `-----BEGIN CERTIFICATE-----`) accepted for client assertions.
     #[serde(default)]
     pub certificates_pem: Vec<String>,
@@ -217,6 +220,7 @@ impl Default for SandboxConfig {
                 client_id: DEMO_CLIENT_ID.to_owned(),
                 display_name: "mde-bridge demo partner app".to_owned(),
                 client_secrets: vec![DEMO_CLIENT_SECRET.to_owned()],
+                expired_client_secrets: Vec::new(),
                 certificates_pem: vec![DEMO_CLIENT_CERT_PEM.to_owned()],
             }],
             data: DataSettings::default(),

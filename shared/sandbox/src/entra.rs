@@ -162,6 +162,16 @@ fn issue(
     let secret = form.get("client_secret").cloned().or(basic_secret);
     let acr = match (secret, form.get("client_assertion")) {
         (Some(secret), None) => {
+            if app.expired_client_secrets.iter().any(|s| s == &secret) {
+                return Err(EntraError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7_000_222,
+                    format!(
+                        "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."
+                    ),
+                ));
+            }
             if !app.client_secrets.iter().any(|s| s == &secret) {
                 return Err(EntraError::new(
                     StatusCode::UNAUTHORIZED,

@@ -21,7 +21,7 @@ use url::Url;
 use super::endpoint::Endpoint;
 use super::limiter::{Limiter, RateLimitConfig};
 use super::reply::{Outcome, classify, decode};
-use crate::{AccessToken, DefenderError, Result, TokenSource};
+use crate::{AccessToken, DefenderError, Result, TenantClouds, TokenSource};
 
 /// Bounds of the retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub struct ClientConfig {
 /// The Defender API client of a process (MDE, Microsoft 365 Defender, Graph security).
 pub struct DefenderClient {
     pub(crate) http: reqwest::Client,
-    pub(crate) endpoints: CloudEndpoints,
+    pub(crate) clouds: Arc<TenantClouds>,
     tokens: Arc<dyn TokenSource>,
     limiter: Limiter,
     retry: RetryPolicy,
@@ -100,20 +100,36 @@ impl DefenderClient {
         Self {
             http,
             limiter: Limiter::new(&config.rate_limits),
-            endpoints,
+            clouds: Arc::new(TenantClouds::new(endpoints)),
             tokens,
             retry: config.retry,
         }
     }
 
-    /// The configured endpoints.
-    pub fn endpoints(&self) -> &CloudEndpoints {
-        &self.endpoints
+    /// The same client, with each tenant's API hosts from `clouds` (shared with the token source).
+    pub fn with_clouds(mut self, clouds: Arc<TenantClouds>) -> Self {
+        self.clouds = clouds;
+        self
     }
 
-    /// `{base}{path}` plus percent-encoded `segments`, for the operation's API.
-    pub(crate) fn url(&self, endpoint: &Endpoint, path: &str, segments: &[&str]) -> Url {
-        let mut url = self.endpoints.api(endpoint.audience).base_url.clone();
+    /// The default endpoints (the deployment's `[cloud]`).
+    pub fn endpoints(&self) -> &CloudEndpoints {
+        self.clouds.default_endpoints()
+    }
+
+    /// The endpoints of `tenant`'s cloud.
+    pub fn tenant_endpoints(&self, tenant: &TenantId) -> Arc<CloudEndpoints> {
+        self.clouds.endpoints(tenant)
+    }
+
+    /// `{base}{path}` plus percent-encoded `segments`, for the operation's API in `tenant`'s cloud.
+    pub(crate) fn url(&self, endpoint: &Endpoint, tenant: &TenantId, path: &str, segments: &[&str]) -> Url {
+        let mut url = self
+            .clouds
+            .endpoints(tenant)
+            .api(endpoint.audience)
+            .base_url
+            .clone();
         let base = url.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{base}{path}"));
         if !segments.is_empty()

@@ -12,7 +12,7 @@ use crate::Result;
 impl DefenderClient {
     /// Runs a KQL query with MDE advanced hunting (`{"Query": …}`) — AdvancedQuery.Read.All; 45 per minute.
     pub async fn run_mde_query(&self, tenant: &TenantId, query: &str) -> Result<HuntingResult> {
-        let url = self.url(&ep::MDE_ADVANCED_QUERY, "/api/advancedqueries/run", &[]);
+        let url = self.url(&ep::MDE_ADVANCED_QUERY, tenant, "/api/advancedqueries/run", &[]);
         let call = self.call_with(
             &ep::MDE_ADVANCED_QUERY,
             tenant,
@@ -31,7 +31,7 @@ impl DefenderClient {
         query: &str,
         timespan: Option<&str>,
     ) -> Result<HuntingResult> {
-        let url = self.url(&ep::GRAPH_HUNTING, "/v1.0/security/runHuntingQuery", &[]);
+        let url = self.url(&ep::GRAPH_HUNTING, tenant, "/v1.0/security/runHuntingQuery", &[]);
         let body = match timespan {
             Some(t) => json!({ "Query": query, "Timespan": t }),
             None => json!({ "Query": query }),

@@ -117,7 +117,7 @@ impl DefenderClient {
         path: &str,
         id: &str,
     ) -> Result<Record> {
-        let url = self.url(endpoint, path, &[id]);
+        let url = self.url(endpoint, tenant, path, &[id]);
         self.json(&self.call(endpoint, tenant, Method::GET, url)).await
     }
 
@@ -129,7 +129,7 @@ impl DefenderClient {
         id: &str,
         body: &B,
     ) -> Result<Record> {
-        let url = self.url(endpoint, path, &[id]);
+        let url = self.url(endpoint, tenant, path, &[id]);
         let mut call = self.call_with(endpoint, tenant, Method::PATCH, url, body)?;
         call.prefer_unknown_enums = endpoint.audience == mde_contracts::Audience::Graph;
         self.json(&call).await
@@ -137,7 +137,7 @@ impl DefenderClient {
 
     /// One MDE alert with its evidence (`GET /api/alerts/{id}?$expand=evidence`).
     pub async fn mde_alert(&self, tenant: &TenantId, id: &str) -> Result<Record> {
-        let mut url = self.url(&ep::MDE_ALERTS_GET, MDE_ALERTS, &[id]);
+        let mut url = self.url(&ep::MDE_ALERTS_GET, tenant, MDE_ALERTS, &[id]);
         url.query_pairs_mut()
             .append_pair("$expand", MdeAlertExpand::Evidence.name());
         self.json(&self.call(&ep::MDE_ALERTS_GET, tenant, Method::GET, url))
@@ -230,7 +230,12 @@ impl DefenderClient {
         id: &str,
         comment: &str,
     ) -> Result<Vec<GraphComment>> {
-        let url = self.url(&ep::GRAPH_INCIDENTS_COMMENT, GRAPH_INCIDENTS, &[id, "comments"]);
+        let url = self.url(
+            &ep::GRAPH_INCIDENTS_COMMENT,
+            tenant,
+            GRAPH_INCIDENTS,
+            &[id, "comments"],
+        );
         self.post_comment(&ep::GRAPH_INCIDENTS_COMMENT, tenant, url, comment)
             .await
     }
@@ -242,7 +247,7 @@ impl DefenderClient {
         id: &str,
         comment: &str,
     ) -> Result<Vec<GraphComment>> {
-        let url = self.url(&ep::GRAPH_ALERTS_COMMENT, GRAPH_ALERTS, &[id, "comments"]);
+        let url = self.url(&ep::GRAPH_ALERTS_COMMENT, tenant, GRAPH_ALERTS, &[id, "comments"]);
         self.post_comment(&ep::GRAPH_ALERTS_COMMENT, tenant, url, comment)
             .await
     }

@@ -19,7 +19,7 @@ pub const MAX_INDICATOR_BATCH: usize = 500;
 impl DefenderClient {
     /// Submits or updates one indicator (`POST /api/indicators`) — Ti.ReadWrite or Ti.ReadWrite.All.
     pub async fn submit_indicator(&self, tenant: &TenantId, indicator: &NewIndicator) -> Result<Indicator> {
-        let url = self.url(&ep::MDE_INDICATORS_SUBMIT, INDICATORS, &[]);
+        let url = self.url(&ep::MDE_INDICATORS_SUBMIT, tenant, INDICATORS, &[]);
         let call = self.call_with(&ep::MDE_INDICATORS_SUBMIT, tenant, Method::POST, url, indicator)?;
         self.json(&call).await
     }
@@ -32,7 +32,7 @@ impl DefenderClient {
         indicators: &[NewIndicator],
     ) -> Result<Vec<ImportResult>> {
         check_batch(ep::MDE_INDICATORS_IMPORT.name, indicators.len())?;
-        let url = self.url(&ep::MDE_INDICATORS_IMPORT, INDICATORS, &["import"]);
+        let url = self.url(&ep::MDE_INDICATORS_IMPORT, tenant, INDICATORS, &["import"]);
         let body = json!({ "Indicators": indicators });
         let call = self.call_with(&ep::MDE_INDICATORS_IMPORT, tenant, Method::POST, url, &body)?;
         let envelope: Envelope<ImportResult> = self.json(&call).await?;
@@ -50,7 +50,7 @@ impl DefenderClient {
 
     /// Deletes one indicator (`DELETE /api/indicators/{id}`, 204).
     pub async fn delete_indicator(&self, tenant: &TenantId, id: &str) -> Result<()> {
-        let url = self.url(&ep::MDE_INDICATORS_DELETE, INDICATORS, &[id]);
+        let url = self.url(&ep::MDE_INDICATORS_DELETE, tenant, INDICATORS, &[id]);
         self.execute(&self.call(&ep::MDE_INDICATORS_DELETE, tenant, Method::DELETE, url))
             .await
             .map(|_| ())
@@ -59,7 +59,12 @@ impl DefenderClient {
     /// Deletes up to 500 indicators (`POST /api/indicators/BatchDelete` with `{"IndicatorIds": [...]}`, 204).
     pub async fn delete_indicators(&self, tenant: &TenantId, ids: &[String]) -> Result<()> {
         check_batch(ep::MDE_INDICATORS_BATCH_DELETE.name, ids.len())?;
-        let url = self.url(&ep::MDE_INDICATORS_BATCH_DELETE, INDICATORS, &["BatchDelete"]);
+        let url = self.url(
+            &ep::MDE_INDICATORS_BATCH_DELETE,
+            tenant,
+            INDICATORS,
+            &["BatchDelete"],
+        );
         let body = json!({ "IndicatorIds": ids });
         let call = self.call_with(&ep::MDE_INDICATORS_BATCH_DELETE, tenant, Method::POST, url, &body)?;
         self.execute(&call).await.map(|_| ())

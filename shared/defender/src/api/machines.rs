@@ -53,7 +53,7 @@ impl DefenderClient {
     /// One machine by device id or computer name (`GET /api/machines/{id}`) — Machine.Read.All or
     /// Machine.ReadWrite.All.
     pub async fn machine(&self, tenant: &TenantId, id_or_name: &str) -> Result<Machine> {
-        let url = self.url(&ep::MDE_MACHINES_GET, MACHINES, &[id_or_name]);
+        let url = self.url(&ep::MDE_MACHINES_GET, tenant, MACHINES, &[id_or_name]);
         self.json(&self.call(&ep::MDE_MACHINES_GET, tenant, Method::GET, url))
             .await
     }
@@ -86,7 +86,7 @@ impl DefenderClient {
         at: OffsetDateTime,
     ) -> Result<Vec<Machine>> {
         let function = format!("findbyip(ip='{ip}',timestamp={})", datetime(at));
-        let url = self.url(&ep::MDE_MACHINES_FIND_BY_IP, MACHINES, &[&function]);
+        let url = self.url(&ep::MDE_MACHINES_FIND_BY_IP, tenant, MACHINES, &[&function]);
         let envelope: Envelope<Machine> = self
             .json(&self.call(&ep::MDE_MACHINES_FIND_BY_IP, tenant, Method::GET, url))
             .await?;
@@ -103,14 +103,14 @@ impl DefenderClient {
         comment: &str,
     ) -> Result<MachineAction> {
         let (segment, endpoint, body) = action.request(comment);
-        let url = self.url(endpoint, MACHINES, &[machine_id, segment]);
+        let url = self.url(endpoint, tenant, MACHINES, &[machine_id, segment]);
         let call = self.call_with(endpoint, tenant, Method::POST, url, &body)?;
         self.json(&call).await
     }
 
     /// One machine action (`GET /api/machineactions/{id}`).
     pub async fn get_machine_action(&self, tenant: &TenantId, id: &str) -> Result<MachineAction> {
-        let url = self.url(&ep::MDE_MACHINE_ACTIONS_GET, MACHINE_ACTIONS, &[id]);
+        let url = self.url(&ep::MDE_MACHINE_ACTIONS_GET, tenant, MACHINE_ACTIONS, &[id]);
         self.json(&self.call(&ep::MDE_MACHINE_ACTIONS_GET, tenant, Method::GET, url))
             .await
     }

@@ -8,7 +8,7 @@
 //! keep the API's JSON byte for byte ([`Record`]).
 
 mod client;
-mod endpoint;
+pub mod endpoint;
 mod hunting;
 mod incidents;
 mod indicators;
@@ -20,7 +20,7 @@ mod paging;
 mod reply;
 
 pub use client::{ClientConfig, DefenderClient, RetryPolicy};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, action_operations, dataset_operation};
 pub use indicators::MAX_INDICATOR_BATCH;
 pub use limiter::{ApiFamily, RateLimit, RateLimitConfig};
 pub use models::{

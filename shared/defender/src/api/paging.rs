@@ -157,7 +157,7 @@ impl DefenderClient {
         path: &'static str,
         query: &Query<P>,
     ) -> PageStream<'a, T> {
-        let mut first = self.url(endpoint, path, &[]);
+        let mut first = self.url(endpoint, tenant, path, &[]);
         query.apply(&mut first);
         let page_size = query.page_size();
         let state = (Next::Url(first, query.skip_value()), 0usize);
@@ -181,7 +181,7 @@ impl DefenderClient {
                 Paging::Skip => match page_size {
                     Some(size) if count > 0 && count >= size as usize => {
                         let skip = skip.saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
-                        let mut url = self.url(endpoint, path, &[]);
+                        let mut url = self.url(endpoint, tenant, path, &[]);
                         query_with_skip(&mut url, &call.url, skip);
                         Next::Url(url, skip)
                     }
@@ -205,7 +205,8 @@ impl DefenderClient {
 
     /// A nextLink is followed only when its scheme, host and port are those of the configured API base URL.
     fn check_next_link(&self, endpoint: &Endpoint, tenant: &TenantId, link: &str) -> Result<Url> {
-        let base = &self.endpoints.api(endpoint.audience).base_url;
+        let endpoints = self.clouds.endpoints(tenant);
+        let base = &endpoints.api(endpoint.audience).base_url;
         let foreign = |origin: String| DefenderError::ForeignNextLink {
             tenant: tenant.clone(),
             endpoint: endpoint.name,
