@@ -19,7 +19,23 @@ use crate::{PlatformError, Result};
 pub const ENV_PREFIX: &str = "MDE_BRIDGE_";
 
 /// Sections of the file whose keys the environment can override.
-const SECTIONS: [&str; 6] = ["partner", "cloud", "credential", "storage", "aws", "tokens"];
+const SECTIONS: [&str; 8] = [
+    "partner",
+    "cloud",
+    "credential",
+    "storage",
+    "aws",
+    "tokens",
+    "registry",
+    "export",
+];
+
+/// Keys holding paths: relative ones in a file are relative to the file's directory.
+const PATH_KEYS: [(&str, &str); 3] = [
+    ("credential", "local_file"),
+    ("storage", "local_dir"),
+    ("registry", "file"),
+];
 
 /// Variables with the prefix that are not configuration keys.
 const NOT_KEYS: [&str; 2] = ["config", "log"];
@@ -37,7 +53,7 @@ pub fn load(file: Option<&Path>) -> Result<BridgeConfig> {
                 path.display()
             )));
         }
-        figment = figment.merge(Toml::file_exact(path));
+        figment = figment.merge(FileWithRelativePaths { path: path.clone() });
     }
     figment = figment.merge(EnvOverrides);
     let config: BridgeConfig = figment.extract().map_err(|e| describe(e, file.as_deref()))?;
@@ -45,6 +61,40 @@ pub fn load(file: Option<&Path>) -> Result<BridgeConfig> {
         .validate()
         .map_err(|e| PlatformError::Config(e.to_string()))?;
     Ok(config)
+}
+
+/// The TOML file, with its relative paths made relative to its directory (so a configuration works from any
+/// current directory). Paths from environment variables stay relative to the current directory.
+struct FileWithRelativePaths {
+    path: PathBuf,
+}
+
+impl Provider for FileWithRelativePaths {
+    fn metadata(&self) -> Metadata {
+        Toml::file_exact(&self.path).metadata()
+    }
+
+    fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = Toml::file_exact(&self.path).data()?;
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        for dict in data.values_mut() {
+            for (section, key) in PATH_KEYS {
+                if let Some(Value::Dict(_, fields)) = dict.get_mut(section)
+                    && let Some(Value::String(_, value)) = fields.get_mut(key)
+                    && !value.is_empty()
+                    && Path::new(value.as_str()).is_relative()
+                {
+                    *value = dir.join(value.as_str()).display().to_string();
+                }
+            }
+        }
+        Ok(data)
+    }
 }
 
 /// The `MDE_BRIDGE_*` variables as a figment provider. Values stay strings (figment converts them to the
@@ -280,6 +330,40 @@ mod tests {
             Ok(())
         }));
         assert!(text.contains("MDE_BRIDGE_PARTNER_COMPANY"), "{text}");
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_its_directory_and_export_keys_can_be_overridden() {
+        Jail::expect_with(|jail| {
+            std::fs::create_dir_all(jail.directory().join("conf")).map_err(|e| e.to_string())?;
+            jail.create_file(
+                "conf/bridge.toml",
+                &format!(
+                    "{FILE}\n[credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\n[export]\noverlap_seconds = 60\n"
+                ),
+            )?;
+            jail.set_env("MDE_BRIDGE_EXPORT_GZIP_LEVEL", "1");
+            jail.set_env("MDE_BRIDGE_STORAGE_LOCAL_DIR", "from-env");
+            let c = load(Some(Path::new("conf/bridge.toml"))).map_err(|e| e.to_string())?;
+            let expected =
+                std::path::absolute(jail.directory().join("conf/secrets.json")).map_err(|e| e.to_string())?;
+            assert_eq!(c.credential.local_file.as_deref(), Some(expected.as_path()));
+            assert_eq!(c.storage.local_dir.as_deref(), Some(Path::new("from-env")));
+            assert_eq!(c.export.overlap_seconds, 60);
+            assert_eq!(c.export.gzip_level, 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_export_value_names_the_key() {
+        let text = error_of(Jail::try_with(|jail| {
+            jail.create_file("bridge.toml", FILE)?;
+            jail.set_env("MDE_BRIDGE_EXPORT_MDE_ALERTS_PAGE_SIZE", "20000");
+            load(Some(Path::new("bridge.toml"))).map_err(|e| e.to_string())?;
+            Ok(())
+        }));
+        assert!(text.contains("export.mde_alerts_page_size"), "{text}");
     }
 
     #[test]

@@ -37,6 +37,38 @@ pub enum PlatformError {
         key: String,
     },
 
+    /// A tenant record was changed by someone else since it was read (or created meanwhile): nothing was written.
+    #[error(
+        "tenant {tenant} was changed by someone else (expected {expected}, found {found}); nothing was written: \
+         read it again (`mde-bridge tenants show {tenant}`) and retry"
+    )]
+    VersionConflict {
+        /// Tenant id.
+        tenant: String,
+        /// What the write expected.
+        expected: String,
+        /// What the registry holds.
+        found: String,
+    },
+
+    /// A tenant record is not valid; the reason names the field.
+    #[error("tenant {tenant}: {reason}")]
+    InvalidTenant {
+        /// Tenant id.
+        tenant: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The registry in use cannot be written by commands.
+    #[error("{registry} cannot be written by mde-bridge: {hint}")]
+    RegistryReadOnly {
+        /// Which registry.
+        registry: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
     /// An object key is not acceptable (empty, absolute, `..` segments, ...).
     #[error("invalid object key {key:?}: {reason}")]
     InvalidKey {

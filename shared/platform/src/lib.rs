@@ -11,6 +11,7 @@ mod error;
 pub mod invoke;
 pub mod objects;
 pub mod queue;
+pub mod registry;
 pub mod secrets;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -21,6 +22,7 @@ pub use error::PlatformError;
 pub use invoke::FunctionInvoker;
 pub use objects::{ObjectStore, PutCondition, StoredObject};
 pub use queue::{Queue, QueueMessage, SendOptions};
+pub use registry::{Expect, TenantRegistry, TenantSnapshot, Tenants};
 pub use secrets::SecretStore;
 
 /// Result type of this crate.

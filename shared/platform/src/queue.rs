@@ -39,6 +39,17 @@ pub trait Queue: Send + Sync {
     /// accepted but the message is not delivered.
     async fn send(&self, body: &str, options: &SendOptions) -> Result<String>;
 
+    /// Sends several messages (plain queues: no group, no deduplication id), in as few calls as the queue
+    /// allows (SQS: 10 per call); returns their ids in order. Either every message is sent, or an error says
+    /// which was not (the ones before it were).
+    async fn send_many(&self, bodies: &[String]) -> Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            ids.push(self.send(body, &SendOptions::default()).await?);
+        }
+        Ok(ids)
+    }
+
     /// Receives up to `max` (1..=10) visible messages and hides them for `visibility`.
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<QueueMessage>>;
 
@@ -77,6 +88,58 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| sdk_error("sqs", "SendMessage", e))?;
         Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn send_many(&self, bodies: &[String]) -> Result<Vec<String>> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let mut ids = Vec::with_capacity(bodies.len());
+        for (chunk_index, chunk) in bodies.chunks(10).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| PlatformError::Encoding {
+                            what: "an SQS batch entry".into(),
+                            reason: e.to_string(),
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("sqs", "SendMessageBatch", e))?;
+            if let Some(failed) = out
+                .failed
+                .iter()
+                .min_by_key(|f| f.id.parse::<usize>().unwrap_or(usize::MAX))
+            {
+                return Err(PlatformError::Aws {
+                    service: "sqs",
+                    operation: "SendMessageBatch",
+                    message: format!(
+                        "message {} of {} was not sent ({}: {}); the {} before it were",
+                        chunk_index * 10 + failed.id.parse::<usize>().unwrap_or(0) + 1,
+                        bodies.len(),
+                        failed.code,
+                        failed.message.as_deref().unwrap_or("no message"),
+                        ids.len()
+                    ),
+                    retryable: !failed.sender_fault,
+                });
+            }
+            let mut sent: Vec<_> = out.successful.into_iter().collect();
+            sent.sort_by_key(|s| s.id.parse::<usize>().unwrap_or(usize::MAX));
+            ids.extend(sent.into_iter().map(|s| s.message_id));
+        }
+        Ok(ids)
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<QueueMessage>> {

@@ -26,3 +26,40 @@ async fn sqs_passes_the_fifo_queue_suite() {
     let url = created.queue_url.expect("queue url");
     testing::fifo_queue_suite(Arc::new(SqsQueue::new(client, url))).await;
 }
+
+/// Sends 25 messages at once and receives every one, in as many receives as it takes.
+async fn send_many_delivers_every_message(queue: Arc<dyn mde_platform::Queue>) {
+    let bodies: Vec<String> = (0..25).map(|i| format!("job-{i}")).collect();
+    let ids = queue.send_many(&bodies).await.expect("send many");
+    assert_eq!(ids.len(), 25);
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        let batch = queue
+            .receive(10, std::time::Duration::from_secs(60))
+            .await
+            .expect("receive");
+        if batch.is_empty() {
+            break;
+        }
+        got.extend(batch.into_iter().map(|m| m.body));
+    }
+    got.sort();
+    let mut want = bodies;
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn both_queues_send_many_messages_at_once() {
+    send_many_delivers_every_message(Arc::new(LocalQueue::new())).await;
+    let sdk = testing::aws_sdk_config().await;
+    let client = aws_sdk_sqs::Client::new(&sdk);
+    let created = client
+        .create_queue()
+        .queue_name(testing::unique_name("fan-out"))
+        .send()
+        .await
+        .expect("create a standard queue in moto");
+    let url = created.queue_url.expect("queue url");
+    send_many_delivers_every_message(Arc::new(SqsQueue::new(client, url))).await;
+}

@@ -276,3 +276,112 @@ pub async fn invoker_suite(invoker: &dyn FunctionInvoker) {
         other => panic!("a failing function is FunctionFailed, got {other:?}"),
     }
 }
+
+/// Creates a tenant registry table in moto (the layout `infra/modules/table` deploys: hash key `tenant_id`, on
+/// demand) and returns its name.
+pub async fn create_registry_table(sdk: &SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique_name("mde-bridge-tenants");
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(crate::registry::DYNAMODB_KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(crate::registry::DYNAMODB_KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .send()
+        .await
+        .expect("create the registry table in moto");
+    name
+}
+
+/// A tenant record for tests: enabled, with the given datasets and actions.
+pub fn tenant_record(id: &str, name: &str) -> mde_contracts::TenantConfig {
+    mde_contracts::TenantConfig::new(id.parse().expect("a GUID"), name)
+}
+
+/// The `TenantRegistry` contract of a writable registry (file, DynamoDB), starting empty: creates, versioned
+/// updates, both kinds of conflict, invalid records refused naming the field, scans in tenant id order.
+pub async fn tenant_registry_suite(registry: Arc<dyn crate::TenantRegistry>) {
+    use crate::registry::Expect;
+    use mde_contracts::{ActionKind, Dataset, PartnerBinding};
+
+    let a = "aaaaaaaa-0000-4000-8000-000000000001";
+    let b = "bbbbbbbb-0000-4000-8000-000000000002";
+    let id_a: mde_contracts::TenantId = a.parse().expect("guid");
+    assert!(
+        registry.scan().await.expect("scan").tenants.is_empty(),
+        "the suite starts empty"
+    );
+    assert!(registry.get(&id_a).await.expect("get").is_none());
+
+    let mut record = tenant_record(b, "Bravo");
+    record.datasets = vec![Dataset::MdeAlerts];
+    let created_b = registry.put(&record, Expect::Absent).await.expect("create b");
+    assert_eq!(created_b.version, 1, "a new record is version 1");
+    assert!(created_b.updated_at.is_some(), "the registry stamps the time");
+
+    let mut a_record = tenant_record(a, "Alpha");
+    a_record.actions = vec![ActionKind::IsolateDevice];
+    a_record.partners = vec![PartnerBinding {
+        key_id: "soar-1".into(),
+        actions: vec![ActionKind::IsolateDevice],
+        dry_run: true,
+    }];
+    a_record.credential_secret_id = Some("mde-bridge/gov-credential".into());
+    a_record.cloud = Some(mde_contracts::CloudSettings {
+        name: mde_contracts::CloudName::GccHigh,
+        ..Default::default()
+    });
+    let created_a = registry.put(&a_record, Expect::Absent).await.expect("create a");
+    assert_eq!(
+        registry.get(&id_a).await.expect("get").expect("present"),
+        created_a,
+        "a record reads back as written, every field"
+    );
+
+    match registry.put(&a_record, Expect::Absent).await {
+        Err(PlatformError::VersionConflict { found, .. }) => assert_eq!(found, "version 1"),
+        other => panic!("creating an existing tenant is a conflict, got {other:?}"),
+    }
+
+    let mut renamed = created_a.clone();
+    renamed.display_name = "Alpha Corp".into();
+    let updated = registry.put(&renamed, Expect::Version(1)).await.expect("update");
+    assert_eq!(updated.version, 2);
+    match registry.put(&renamed, Expect::Version(1)).await {
+        Err(e @ PlatformError::VersionConflict { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("expected version 1, found version 2"), "{text}");
+        }
+        other => panic!("a stale version is a conflict, got {other:?}"),
+    }
+
+    let mut invalid = updated.clone();
+    invalid.partners[0].actions.push(ActionKind::UpdateAlert);
+    match registry.put(&invalid, Expect::Version(2)).await {
+        Err(e @ PlatformError::InvalidTenant { .. }) => {
+            assert!(e.to_string().contains("partners[0].actions[1]"), "{e}");
+        }
+        other => panic!("an invalid record is refused, got {other:?}"),
+    }
+
+    let scan = registry.scan().await.expect("scan");
+    let ids: Vec<&str> = scan.tenants.iter().map(|t| t.tenant_id.as_str()).collect();
+    assert_eq!(ids, [a, b], "in tenant id order");
+    assert_eq!(scan.tenants[0].display_name, "Alpha Corp");
+    assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+}
