@@ -145,17 +145,22 @@ async fn export() {
     let out = tempfile::tempdir().expect("output directory");
     let store = Arc::new(LocalObjectStore::new(out.path(), ""));
     let tenant = TenantConfig {
-        tenant_id: mde_sandbox::DEMO_TENANT_FULL.parse().expect("tenant id"),
-        display_name: "Contoso".into(),
         datasets: vec![Dataset::MdeAlerts],
-        actions: Vec::new(),
-        enabled: true,
+        ..TenantConfig::new(
+            mde_sandbox::DEMO_TENANT_FULL.parse().expect("tenant id"),
+            "Contoso",
+        )
     };
     let settings = ExportSettings {
         mde_alerts_page_size: page_size,
         ..ExportSettings::default()
     };
-    let exporter = Exporter::new(client, store, vec![tenant], settings);
+    let exporter = Exporter::new(
+        client,
+        store,
+        Arc::new(mde_platform::Tenants::fixed(vec![tenant])),
+        settings,
+    );
     let job = ExportJob {
         since: Some("2000-01-01T00:00:00Z".into()),
         ..ExportJob::default()

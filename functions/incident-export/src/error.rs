@@ -11,14 +11,13 @@ pub enum ExportError {
     #[error("invalid export job: {0}")]
     InvalidJob(String),
 
-    /// The settings are not valid.
-    #[error("invalid incident-export setting {name}: {reason}")]
-    InvalidSetting {
-        /// The environment variable.
-        name: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The configuration does not allow an export; the message names the key.
+    #[error("configuration: {0}")]
+    InvalidSetting(String),
+
+    /// The tenant registry could not be read.
+    #[error("the tenant registry could not be read: {0}")]
+    Registry(#[source] PlatformError),
 
     /// The checkpoint object cannot be understood. The export of this tenant and dataset stops: it never
     /// silently restarts from "now" (that would lose records) or from the beginning (that would duplicate them).
@@ -65,7 +64,7 @@ pub enum ExportError {
     /// cursor holds before it (unless the settings allow moving past failed pages).
     #[error(
         "a page kept failing and is quarantined at {location}; the checkpoint holds before it (set \
-         INCIDENT_EXPORT_SKIP_FAILED_PAGES=true to move past it): {source}"
+         export.skip_failed_pages = true to move past it): {source}"
     )]
     PageQuarantined {
         /// The quarantine object.

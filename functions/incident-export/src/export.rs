@@ -133,8 +133,8 @@ impl DatasetExport<'_> {
             None => {
                 let now = self.clock.now();
                 let mut from = match state.watermark {
-                    Some(w) => minus(w, self.settings.overlap),
-                    None => minus(now, self.settings.initial_lookback),
+                    Some(w) => minus(w, self.settings.overlap()),
+                    None => minus(now, self.settings.initial_lookback()),
                 };
                 if let Some(since) = self.since
                     && since < from
@@ -166,8 +166,8 @@ impl DatasetExport<'_> {
                 .map_or(pass.started_at, |w| w.max(pass.started_at));
             state.watermark = Some(new);
             state.seen.prune(
-                minus(pass.started_at, self.settings.overlap),
-                self.settings.max_seen,
+                minus(pass.started_at, self.settings.overlap()),
+                usize::try_from(self.settings.max_seen).unwrap_or(usize::MAX),
             );
             self.save(&key, &mut state, None).await?;
             *watermark = state.watermark;
@@ -194,7 +194,7 @@ impl DatasetExport<'_> {
         c: &mut Counters,
     ) -> Result<Stop, ExportError> {
         let key = checkpoint_key(self.dataset, self.tenant);
-        let threshold = minus(pass.started_at, self.settings.overlap);
+        let threshold = minus(pass.started_at, self.settings.overlap());
         let top = self.settings.page_size(self.dataset);
         let deadline = tokio::time::Instant::from_std(self.deadline);
         let mut last_len: Option<u64> = None;
@@ -267,7 +267,7 @@ impl DatasetExport<'_> {
                 self.observer.page_read(self.tenant, self.dataset, progress);
                 if writer
                     .as_ref()
-                    .is_some_and(|w| w.compressed_len() >= self.settings.max_object_bytes)
+                    .is_some_and(|w| w.compressed_len() as u64 >= self.settings.max_object_bytes)
                 {
                     self.flush(writer, c).await?;
                     self.save(&key, state, Some(pass)).await?;

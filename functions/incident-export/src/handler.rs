@@ -92,7 +92,7 @@ pub async fn handle(
         let Some(queue) = queue else {
             warn!("fan_out asked but no export queue is configured");
             return Err(ExportError::InvalidJob(
-                "fan_out needs the export queue: set INCIDENT_EXPORT_QUEUE_URL".into(),
+                "fan_out needs the export queue: set export.queue_url (MDE_BRIDGE_EXPORT_QUEUE_URL)".into(),
             ));
         };
         exporter.fan_out(&job, queue).await?

@@ -24,7 +24,6 @@ mod metrics;
 mod pages;
 mod progress;
 mod run;
-mod settings;
 
 pub use mde_contracts::{
     DatasetRunSummary, DatasetStatus, ExportCheckpoint, ExportJob, ExportRunSummary, QuarantinedPage,
@@ -34,10 +33,10 @@ pub use mde_contracts::{
 pub use error::ExportError;
 pub use handler::{handle, jobs_from_sqs_event};
 pub use keys::{checkpoint_key, format_time};
+pub use mde_contracts::ExportSettings;
 pub use metrics::emf_lines;
 pub use progress::{ExportObserver, ExportProgress, NoProgress};
 pub use run::Exporter;
-pub use settings::ExportSettings;
 
 use time::OffsetDateTime;
 

@@ -41,7 +41,8 @@ pub fn emf_lines(summary: &ExportRunSummary, at: OffsetDateTime) -> Vec<String> 
                 "Timestamp": timestamp,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["Tenant", "Dataset"]],
+                    // Per tenant for dashboards; per dataset alone for the alarms (one per dataset, not per tenant).
+                    "Dimensions": [["Tenant", "Dataset"], ["Dataset"]],
                     "Metrics": metrics,
                 }],
             });

@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use mde_contracts::{
-    BridgeConfig, Dataset, DatasetRunSummary, ExportJob, ExportRunSummary, TenantConfig, TenantId,
-};
+use mde_contracts::{Dataset, DatasetRunSummary, ExportJob, ExportRunSummary, TenantId};
 use mde_defender::DefenderClient;
-use mde_platform::{ObjectStore, Queue, SendOptions};
+use mde_platform::wiring::Wiring;
+use mde_platform::{ObjectStore, Queue, Tenants};
 use time::OffsetDateTime;
 use tracing::{error, info};
 
@@ -20,7 +19,7 @@ use crate::{Clock, ExportError, ExportObserver, ExportSettings, NoProgress, Syst
 pub struct Exporter {
     client: Arc<DefenderClient>,
     store: Arc<dyn ObjectStore>,
-    tenants: Vec<TenantConfig>,
+    tenants: Arc<Tenants>,
     settings: ExportSettings,
     clock: Arc<dyn Clock>,
     observer: Arc<dyn ExportObserver>,
@@ -31,7 +30,7 @@ impl Exporter {
     pub fn new(
         client: Arc<DefenderClient>,
         store: Arc<dyn ObjectStore>,
-        tenants: Vec<TenantConfig>,
+        tenants: Arc<Tenants>,
         settings: ExportSettings,
     ) -> Self {
         Self {
@@ -56,31 +55,27 @@ impl Exporter {
         self
     }
 
-    /// Builds the exporter a configuration describes: the process's HTTP client (partner User-Agent), the token
-    /// source of `[tokens]` (the token-broker through `invoker`, or direct), the cloud's endpoints and the object
-    /// store of `[storage]`.
-    pub async fn from_config(
-        config: &BridgeConfig,
-        settings: ExportSettings,
-        invoker: Option<Arc<dyn mde_platform::FunctionInvoker>>,
+    /// Builds the exporter of a process: the token source of `[tokens]` (the token-broker, or direct), the
+    /// Defender client in each tenant's cloud, the tenant registry and the object store of `[storage]` (or
+    /// `store`), with the `[export]` settings.
+    pub async fn from_wiring(
+        wiring: &Wiring,
+        store: Option<Arc<dyn ObjectStore>>,
     ) -> Result<Self, ExportError> {
-        settings.validate()?;
-        let config_error = |e: String| ExportError::InvalidSetting {
-            name: "MDE_BRIDGE_* configuration",
-            reason: e,
-        };
-        let http =
-            mde_defender::build_http_client(&config.partner).map_err(|e| config_error(e.to_string()))?;
-        let tokens = token_broker::token_source(config, http.clone(), invoker)
+        let config = wiring.config();
+        config
+            .export
+            .validate()
+            .map_err(|e| ExportError::InvalidSetting(e.to_string()))?;
+        let access = mde_tokens::TenantAccess::new(wiring, config.tokens.source)
             .await
-            .map_err(|e| config_error(e.to_string()))?;
-        let endpoints = config
-            .cloud
-            .endpoints()
-            .map_err(|e| config_error(e.to_string()))?;
-        let client = Arc::new(DefenderClient::new(http, endpoints, tokens));
-        let store = mde_platform::wiring::object_store(config).await;
-        Ok(Self::new(client, store, config.tenants.clone(), settings))
+            .map_err(|e| ExportError::InvalidSetting(e.to_string()))?;
+        let client = Arc::new(access.defender_client(Default::default()));
+        let store = match store {
+            Some(store) => store,
+            None => wiring.object_store().await,
+        };
+        Ok(Self::new(client, store, access.tenants, config.export.clone()))
     }
 
     /// The settings in force.
@@ -91,18 +86,23 @@ impl Exporter {
     /// The (tenant, datasets) pairs a job selects: enabled tenants (all, or those named), each with its
     /// configured datasets (all, or those named). Naming a tenant that is not in the registry or is disabled
     /// is an error: a typo must not silently export nothing.
-    pub fn select(&self, job: &ExportJob) -> Result<Vec<(TenantId, Vec<Dataset>)>, ExportError> {
+    pub async fn select(&self, job: &ExportJob) -> Result<Vec<(TenantId, Vec<Dataset>)>, ExportError> {
+        let snapshot = self.tenants.snapshot().await.map_err(ExportError::Registry)?;
         for id in &job.tenants {
-            if !self.tenants.iter().any(|t| &t.tenant_id == id && t.enabled) {
+            if snapshot.enabled(id).is_none() {
+                let why = match snapshot.get(id) {
+                    Some(_) => "is disabled in",
+                    None => "is not in",
+                };
                 return Err(ExportError::InvalidJob(format!(
-                    "tenant {id} is not an enabled tenant of the registry (tenants in the configuration)"
+                    "tenant {id} {why} the tenant registry ({})",
+                    self.tenants.registry().describe()
                 )));
             }
         }
-        Ok(self
-            .tenants
-            .iter()
-            .filter(|t| t.enabled && (job.tenants.is_empty() || job.tenants.contains(&t.tenant_id)))
+        Ok(snapshot
+            .all_enabled()
+            .filter(|t| job.tenants.is_empty() || job.tenants.contains(&t.tenant_id))
             .map(|t| {
                 let datasets = t
                     .datasets
@@ -118,7 +118,7 @@ impl Exporter {
 
     /// Runs a job: every selected (tenant, dataset), tenants concurrently (at most
     /// [`ExportSettings::tenant_concurrency`]), datasets of a tenant one after the other. Stops reading pages
-    /// [`ExportSettings::deadline_margin`] before `deadline`, saving progress. One tenant's failure is in its
+    /// [`ExportSettings::deadline_margin_seconds`] before `deadline`, saving progress. One tenant's failure is in its
     /// summary entries and never stops the others. Logs the summary and prints its metrics (EMF) to stdout.
     pub async fn run(&self, job: &ExportJob, deadline: Instant) -> Result<ExportRunSummary, ExportError> {
         let since = match &job.since {
@@ -129,11 +129,11 @@ impl Exporter {
                 ))
             })?),
         };
-        let selected = self.select(job)?;
+        let selected = self.select(job).await?;
         let started = self.clock.now();
         let run_id = run_id(started);
         let stop_reading = deadline
-            .checked_sub(self.settings.deadline_margin)
+            .checked_sub(self.settings.deadline_margin())
             .unwrap_or(deadline);
         info!(run_id, tenants = selected.len(), "export run started");
         let run_id_ref = run_id.as_str();
@@ -148,7 +148,11 @@ impl Exporter {
                 }
                 out
             })
-            .buffer_unordered(self.settings.tenant_concurrency.max(1))
+            .buffer_unordered(
+                usize::try_from(self.settings.tenant_concurrency)
+                    .unwrap_or(1)
+                    .max(1),
+            )
             .collect::<Vec<_>>()
             .await;
         let mut datasets: Vec<DatasetRunSummary> = per_tenant.into_iter().flatten().collect();
@@ -202,24 +206,22 @@ impl Exporter {
     /// Fan-out: enqueues one job per selected tenant (same datasets and backfill, `fan_out` off) on `queue`,
     /// for the same function to consume. Returns the summary with `jobs_enqueued`.
     pub async fn fan_out(&self, job: &ExportJob, queue: &dyn Queue) -> Result<ExportRunSummary, ExportError> {
-        let selected = self.select(job)?;
+        let selected = self.select(job).await?;
         let started = self.clock.now();
         let run_id = run_id(started);
-        let mut enqueued = 0;
-        for (tenant, _) in &selected {
-            let one = ExportJob {
-                tenants: vec![tenant.clone()],
-                datasets: job.datasets.clone(),
-                since: job.since.clone(),
-                fan_out: false,
-            };
-            let body = serde_json::to_string(&one).map_err(|e| ExportError::InvalidJob(e.to_string()))?;
-            queue
-                .send(&body, &SendOptions::default())
-                .await
-                .map_err(ExportError::Queue)?;
-            enqueued += 1;
-        }
+        let bodies = selected
+            .iter()
+            .map(|(tenant, _)| {
+                let one = ExportJob {
+                    tenants: vec![tenant.clone()],
+                    datasets: job.datasets.clone(),
+                    since: job.since.clone(),
+                    fan_out: false,
+                };
+                serde_json::to_string(&one).map_err(|e| ExportError::InvalidJob(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let enqueued = queue.send_many(&bodies).await.map_err(ExportError::Queue)?.len() as u64;
         info!(run_id, jobs = enqueued, "export jobs enqueued");
         Ok(ExportRunSummary {
             run_id,

@@ -243,7 +243,7 @@ async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_th
     let overlap_start = incident_export::format_time(
         time::OffsetDateTime::parse(&watermark, &time::format_description::well_known::Rfc3339)
             .expect("time")
-            - time::Duration::seconds(s.overlap.as_secs() as i64),
+            - time::Duration::seconds(s.overlap_seconds as i64),
     );
     for key in twice {
         let last_update = key.split_once(':').map(|(_, t)| t).expect("a dedupe key");
@@ -413,7 +413,7 @@ async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_wit
     let mut s = settings();
     s.mde_alerts_page_size = 5;
     s.max_object_bytes = 1;
-    s.deadline_margin = Duration::ZERO;
+    s.deadline_margin_seconds = 0;
     let exporter = exporter(
         client.clone(),
         store.clone(),

@@ -94,9 +94,9 @@ async fn a_scheduler_payload_runs_the_export_and_answers_the_summary() {
     let err = handle(&exporter, None, json!({"tenants": [UNCONSENTED]}), far_deadline())
         .await
         .expect_err("a tenant outside the registry");
-    assert!(err.to_string().contains("not an enabled tenant"), "{err}");
+    assert!(err.to_string().contains("is not in the tenant registry"), "{err}");
     let err = handle(&exporter, None, json!({"fan_out": true}), far_deadline())
         .await
         .expect_err("no queue");
-    assert!(err.to_string().contains("INCIDENT_EXPORT_QUEUE_URL"), "{err}");
+    assert!(err.to_string().contains("MDE_BRIDGE_EXPORT_QUEUE_URL"), "{err}");
 }

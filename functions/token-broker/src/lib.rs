@@ -1,63 +1,61 @@
 //! token-broker: the only function that can read the application credential. It answers other functions'
-//! requests for tenant tokens (checked `tid` and `roles`, cached per warm container) and reports tenant health.
+//! requests for tenant tokens (checked `tid` and `roles`, cached per warm container), reports tenant health and
+//! the credential's days left.
 //!
-//! The core ([`Broker::handle`]) is a plain async function over a [`TokenSource`] and the tenant registry, so
-//! it runs the same in Lambda (`main.rs`), in-process from the CLI, and in tests. The crate also ships the
-//! client side that other functions use: [`BrokeredTokenSource`], and [`token_source`] that picks direct or
-//! brokered from the configuration.
+//! The core ([`Broker`]) is a plain struct over a [`TokenSource`], the tenant registry ([`Tenants`]) and the
+//! credential, so it runs the same in Lambda (`main.rs`), in-process from the CLI ([`Broker::token`],
+//! [`Broker::check`]), and in tests. The client side other functions use lives in `mde-tokens`.
 
-mod client;
-mod credential;
-mod errors;
 mod health;
+pub mod metrics;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use mde_contracts::{
-    BearerToken, BridgeConfig, BrokerError, BrokerRequest, BrokerResponse, HealthCheckRequest, TenantConfig,
-    TenantId, TokenGrant, TokenRequest,
+    BearerToken, BrokerError, BrokerRequest, BrokerResponse, CredentialHealth, TenantConfig, TenantHealth,
+    TenantId, TokenGrant, TokenRequest, TokenSourceKind,
 };
 use mde_defender::TokenSource;
+use mde_platform::Tenants;
+use mde_platform::wiring::Wiring;
+use mde_tokens::{SecretCredential, TenantAccess, TokensError, to_broker_error};
 use tracing::{info, warn};
 
-pub use client::{BrokeredTokenSource, token_source};
-pub use credential::SecretCredential;
-
-/// The broker: the tenant registry and a token source (direct, with the application credential).
+/// The broker: the tenant registry, a direct token source and the credential it reads.
 pub struct Broker {
-    tenants: HashMap<TenantId, TenantConfig>,
+    tenants: Arc<Tenants>,
     tokens: Arc<dyn TokenSource>,
+    credential: Option<Arc<SecretCredential>>,
 }
 
 impl Broker {
-    /// A broker serving the enabled tenants of `tenants` with tokens from `tokens`.
-    pub fn new(tenants: &[TenantConfig], tokens: Arc<dyn TokenSource>) -> Self {
-        let tenants = tenants
-            .iter()
-            .filter(|t| t.enabled)
-            .map(|t| (t.tenant_id.clone(), t.clone()))
-            .collect();
-        Self { tenants, tokens }
+    /// A broker serving the enabled tenants of `tenants` with tokens from `tokens`; `credential` (when the
+    /// broker reads it itself) is reported in health checks and metrics.
+    pub fn new(
+        tenants: Arc<Tenants>,
+        tokens: Arc<dyn TokenSource>,
+        credential: Option<Arc<SecretCredential>>,
+    ) -> Self {
+        Self {
+            tenants,
+            tokens,
+            credential,
+        }
     }
 
-    /// Builds the broker of a configuration: the process's HTTP client and a direct token source over the
-    /// configured secret store (the broker is where `tokens.source = "broker"` leads, so it is always direct).
-    pub async fn from_config(config: &BridgeConfig) -> Result<Self, mde_platform::PlatformError> {
-        let http = mde_defender::build_http_client(&config.partner)
-            .map_err(|e| mde_platform::PlatformError::Config(e.to_string()))?;
-        let mut direct = config.clone();
-        direct.tokens.source = mde_contracts::TokenSourceKind::Direct;
-        let tokens = token_source(&direct, http, None).await?;
-        Ok(Self::new(&config.tenants, tokens))
+    /// The broker of a process: a direct token source over the configured secret store (the broker is where
+    /// `tokens.source = "broker"` leads, so it is always direct), and the configured tenant registry.
+    pub async fn from_wiring(wiring: &Wiring) -> Result<Self, TokensError> {
+        let access = TenantAccess::new(wiring, TokenSourceKind::Direct).await?;
+        Ok(Self::new(access.tenants, access.tokens, access.credential))
     }
 
     /// Answers one invoke payload. Never fails: every problem is a typed [`BrokerError`] in the answer.
     pub async fn handle(&self, payload: serde_json::Value) -> BrokerResponse {
         let outcome = match parse(payload) {
-            Ok(BrokerRequest::Token(request)) => self.token(request).await.map(BrokerResponse::Token),
-            Ok(BrokerRequest::Check(request)) => self.check(request).await.map(BrokerResponse::Health),
+            Ok(BrokerRequest::Token(request)) => self.token(&request).await.map(BrokerResponse::Token),
+            Ok(BrokerRequest::Check(request)) => self.check(&request.check).await.map(BrokerResponse::Health),
             Err(e) => Err(e),
         };
         outcome.unwrap_or_else(|e| {
@@ -66,14 +64,29 @@ impl Broker {
         })
     }
 
-    fn tenant(&self, id: &TenantId) -> Result<&TenantConfig, BrokerError> {
-        self.tenants.get(id).ok_or_else(|| BrokerError::UnknownTenant {
-            tenant_id: id.clone(),
-        })
+    /// The enabled record of `tenant` in the registry.
+    async fn tenant(&self, id: &TenantId) -> Result<TenantConfig, BrokerError> {
+        let snapshot = self
+            .tenants
+            .snapshot()
+            .await
+            .map_err(|e| BrokerError::UpstreamUnavailable {
+                message: format!(
+                    "the tenant registry ({}) could not be read: {e}",
+                    self.tenants.registry().describe()
+                ),
+            })?;
+        snapshot
+            .enabled(id)
+            .cloned()
+            .ok_or_else(|| BrokerError::UnknownTenant {
+                tenant_id: id.clone(),
+            })
     }
 
-    async fn token(&self, request: TokenRequest) -> Result<TokenGrant, BrokerError> {
-        self.tenant(&request.tenant_id)?;
+    /// A token for one tenant and API, checked to carry `required_roles`.
+    pub async fn token(&self, request: &TokenRequest) -> Result<TokenGrant, BrokerError> {
+        self.tenant(&request.tenant_id).await?;
         if request.refresh
             && let Ok(stale) = self.tokens.token(&request.tenant_id, request.audience, &[]).await
         {
@@ -84,7 +97,7 @@ impl Broker {
             .tokens
             .token(&request.tenant_id, request.audience, &roles)
             .await
-            .map_err(errors::to_broker_error)?;
+            .map_err(to_broker_error)?;
         info!(
             tenant = %request.tenant_id,
             audience = request.audience.as_str(),
@@ -104,9 +117,35 @@ impl Broker {
         })
     }
 
-    async fn check(&self, request: HealthCheckRequest) -> Result<mde_contracts::TenantHealth, BrokerError> {
-        let tenant = self.tenant(&request.check)?;
-        Ok(health::check(self.tokens.as_ref(), tenant).await)
+    /// The health of one tenant: a token per API its datasets and actions use, the permissions missing (with the
+    /// consent URL), and the credential's expiry.
+    pub async fn check(&self, tenant: &TenantId) -> Result<TenantHealth, BrokerError> {
+        let record = self.tenant(tenant).await?;
+        let mut health = health::check(self.tokens.as_ref(), &record).await;
+        if let Some(credential) = &self.credential {
+            let status = credential
+                .status(&credential.secret_id(tenant), SystemTime::now())
+                .await;
+            if status.days_left.is_some_and(|d| d < 0) {
+                health.healthy = false;
+            }
+            health.credential = Some(status);
+        }
+        Ok(health)
+    }
+
+    /// The state of every credential secret in use (the deployment's and tenants' own), for metrics and checks.
+    pub async fn credentials(&self) -> Vec<CredentialHealth> {
+        let Some(credential) = &self.credential else {
+            return Vec::new();
+        };
+        // The registry names the tenants' own secrets: read it first (a failure leaves the deployment's).
+        let _ = self.tenants.snapshot().await;
+        let mut out = Vec::new();
+        for id in credential.secret_ids() {
+            out.push(credential.status(&id, SystemTime::now()).await);
+        }
+        out
     }
 }
 

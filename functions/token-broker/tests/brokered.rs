@@ -11,7 +11,7 @@ use mde_contracts::Audience;
 use mde_defender::{DefenderError, TokenSource};
 use mde_platform::invoke::{LocalFunction, LocalInvoker};
 use mde_sandbox::{Sandbox, SandboxConfig};
-use token_broker::BrokeredTokenSource;
+use mde_tokens::BrokeredTokenSource;
 
 #[tokio::test]
 async fn brokered_tokens_are_cached_by_the_caller_and_errors_stay_typed() {
@@ -21,7 +21,7 @@ async fn brokered_tokens_are_cached_by_the_caller_and_errors_stay_typed() {
         &dir.path().join("s.json"),
         credential_json(mde_sandbox::DEMO_CLIENT_SECRET),
     );
-    let broker = Arc::new(broker(&sandbox, &dir.path().join("s.json")));
+    let broker = Arc::new(broker(&sandbox, &dir.path().join("s.json")).await);
     let invocations = Arc::new(AtomicUsize::new(0));
 
     let function: LocalFunction = {

@@ -30,7 +30,7 @@ async fn each_audience_gets_a_token_and_repeats_are_served_from_the_cache() {
         &dir.path().join("s.json"),
         credential_json(mde_sandbox::DEMO_CLIENT_SECRET),
     );
-    let broker = broker(&sandbox, &dir.path().join("s.json"));
+    let broker = broker(&sandbox, &dir.path().join("s.json")).await;
     for audience in ["mde", "m365d", "graph"] {
         for _ in 0..3 {
             let grant = expect_token(
@@ -58,7 +58,7 @@ async fn a_missing_permission_is_consent_required_with_the_url() {
         &dir.path().join("s.json"),
         credential_json(mde_sandbox::DEMO_CLIENT_SECRET),
     );
-    let broker = broker(&sandbox, &dir.path().join("s.json"));
+    let broker = broker(&sandbox, &dir.path().join("s.json")).await;
     let err = expect_error(
         broker
             .handle(json!({"tenant_id": mde_sandbox::DEMO_TENANT_PARTIAL, "audience": "mde", "required_roles": ["Machine.Isolate"]}))
@@ -87,7 +87,7 @@ async fn a_tenant_outside_the_registry_is_refused_without_asking_entra() {
         &dir.path().join("s.json"),
         credential_json(mde_sandbox::DEMO_CLIENT_SECRET),
     );
-    let broker = broker(&sandbox, &dir.path().join("s.json"));
+    let broker = broker(&sandbox, &dir.path().join("s.json")).await;
     let err = expect_error(
         broker
             .handle(json!({"tenant_id": "00000000-0000-4000-8000-000000000abc", "audience": "graph"}))
@@ -103,7 +103,7 @@ async fn a_rotated_secret_is_picked_up_without_waiting_for_the_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("s.json");
     write_secret(&file, credential_json("the-revoked-secret"));
-    let broker = broker(&sandbox, &file);
+    let broker = broker(&sandbox, &file).await;
     let request = json!({"tenant_id": mde_sandbox::DEMO_TENANT_FULL, "audience": "mde"});
     let err = expect_error(broker.handle(request.clone()).await);
     assert!(matches!(err, BrokerError::CredentialInvalid { .. }), "{err:?}");
@@ -124,6 +124,7 @@ async fn a_secret_of_the_wrong_shape_is_credential_invalid_without_its_value() {
     );
     let err = expect_error(
         broker(&sandbox, &file)
+            .await
             .handle(json!({"tenant_id": mde_sandbox::DEMO_TENANT_FULL, "audience": "mde"}))
             .await,
     );
@@ -139,7 +140,7 @@ async fn malformed_payloads_get_invalid_request_naming_the_problem() {
         &dir.path().join("s.json"),
         credential_json(mde_sandbox::DEMO_CLIENT_SECRET),
     );
-    let broker = broker(&sandbox, &dir.path().join("s.json"));
+    let broker = broker(&sandbox, &dir.path().join("s.json")).await;
     for (payload, mentions) in [
         (json!("mde"), "JSON object"),
         (json!({"tenant_id": mde_sandbox::DEMO_TENANT_FULL}), "audience"),
@@ -167,7 +168,7 @@ async fn health_reports_missing_roles_and_unconsented_tenants_per_api() {
         &dir.path().join("s.json"),
         credential_json(mde_sandbox::DEMO_CLIENT_SECRET),
     );
-    let broker = broker(&sandbox, &dir.path().join("s.json"));
+    let broker = broker(&sandbox, &dir.path().join("s.json")).await;
     let health = |r: BrokerResponse| match r {
         BrokerResponse::Health(h) => h,
         other => panic!("expected health, got {other:?}"),
@@ -227,7 +228,7 @@ proptest! {
             let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
             let dir = tempfile::tempdir().expect("tempdir");
             write_secret(&dir.path().join("s.json"), credential_json(mde_sandbox::DEMO_CLIENT_SECRET));
-            let broker = broker(&sandbox, &dir.path().join("s.json"));
+            let broker = broker(&sandbox, &dir.path().join("s.json")).await;
             let mut payload: serde_json::Map<String, serde_json::Value> =
                 keys.into_iter().zip(values).map(|(k, v)| (k, json!(v))).collect();
             payload.insert("audience".into(), json!(audience));

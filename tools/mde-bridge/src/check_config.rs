@@ -2,27 +2,74 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use mde_contracts::{AppCredential, BridgeConfig};
+use anyhow::{Context, Result, bail};
+use mde_contracts::{AppCredential, BridgeConfig, TokenSourceKind};
 use mde_platform::secrets::read_json_secret;
+use mde_platform::wiring::Wiring;
+use mde_tokens::TenantAccess;
 
-/// Loads and validates the configuration, prints a summary, and optionally checks the credential secret.
+/// Loads and validates the configuration, prints a summary (with the tenant registry), and optionally checks the
+/// credential secrets: their shape and their expiry.
 pub async fn run(file: Option<&Path>, check_secret: bool) -> Result<()> {
-    let config = mde_platform::config::load(file)?;
-    print_summary(&config)?;
-    if check_secret {
-        let store = mde_platform::wiring::secret_store(&config).await?;
-        let cred: AppCredential = read_json_secret(store.as_ref(), &config.credential.secret_id)
+    let wiring = Wiring::load(file)?;
+    print_summary(wiring.config())?;
+    let tenants = wiring.tenants().await?;
+    let snapshot = tenants.snapshot().await.context("reading the tenant registry")?;
+    println!(
+        "registry: {} — {} tenant(s), {} enabled",
+        tenants.registry().describe(),
+        snapshot.len(),
+        snapshot.all_enabled().count()
+    );
+    for t in snapshot.all() {
+        let datasets: Vec<_> = t.datasets.iter().map(|d| d.as_str()).collect();
+        println!(
+            "  {} {:?}{} datasets=[{}] actions={}",
+            t.tenant_id,
+            t.display_name,
+            if t.enabled { "" } else { " (disabled)" },
+            datasets.join(", "),
+            t.actions.len()
+        );
+    }
+    for p in snapshot.problems() {
+        println!(
+            "  warning: record {} cannot be read and is skipped: {}",
+            p.key, p.reason
+        );
+    }
+    if !check_secret {
+        return Ok(());
+    }
+    let access = TenantAccess::new(&wiring, TokenSourceKind::Direct).await?;
+    let credential = access
+        .credential
+        .context("a direct token source reads the credential")?;
+    let store = wiring.secret_store().await?;
+    let mut problems = 0;
+    for secret_id in credential.secret_ids() {
+        let cred: AppCredential = read_json_secret(store.as_ref(), &secret_id)
             .await
-            .context("reading the application credential")?;
-        let kind = match cred {
-            AppCredential::ClientSecret { .. } => "client secret",
-            AppCredential::Certificate { .. } => "certificate",
+            .with_context(|| format!("reading the application credential {secret_id:?}"))?;
+        let status = credential.status(&secret_id, std::time::SystemTime::now()).await;
+        let expiry = match (&status.expires_at, status.days_left) {
+            (Some(at), Some(days)) => format!("expires {at}, {days} day(s) left"),
+            _ => "expiry unknown (add expires_on to watch a client secret)".into(),
         };
         println!(
-            "credential: {kind} of application {} (value not shown)",
+            "credential {secret_id:?}: {} of application {}, {expiry} (value not shown)",
+            status.kind,
             cred.client_id()
         );
+        if let Some(problem) = &status.problem {
+            println!("  {problem}");
+            if status.days_left.is_some_and(|d| d < 0) {
+                problems += 1;
+            }
+        }
+    }
+    if problems > 0 {
+        bail!("{problems} credential(s) have expired (see above)");
     }
     Ok(())
 }
@@ -60,18 +107,6 @@ fn print_summary(config: &BridgeConfig) -> Result<()> {
                 .unwrap_or(Path::new("out"))
                 .display()
         ),
-    }
-    println!("tenants: {}", config.tenants.len());
-    for t in &config.tenants {
-        let datasets: Vec<_> = t.datasets.iter().map(|d| d.as_str()).collect();
-        println!(
-            "  {} {:?}{} datasets=[{}] actions={}",
-            t.tenant_id,
-            t.display_name,
-            if t.enabled { "" } else { " (disabled)" },
-            datasets.join(", "),
-            t.actions.len()
-        );
     }
     Ok(())
 }

@@ -1,16 +1,18 @@
-//! `mde-bridge check-tenant`: for each configured tenant, can a token be had for every API its datasets and
-//! actions use, with every permission? Prints the fix (the admin-consent URL) for each problem.
+//! `mde-bridge check-tenant`: for each enabled tenant of the registry, can a token be had for every API its
+//! datasets and actions use, with every permission, and when does the credential expire? Prints the fix (the
+//! admin-consent URL) for each problem.
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use mde_contracts::{BridgeConfig, BrokerResponse, TenantHealth, TenantId};
+use mde_contracts::{TenantHealth, TenantId};
+use mde_platform::wiring::Wiring;
 use token_broker::Broker;
 
-/// Checks the selected tenants (all when none is given); fails when any is unhealthy.
+/// Checks the selected tenants (every enabled one when none is given); fails when any is unhealthy.
 pub async fn run(file: Option<&Path>, only: &[TenantId]) -> Result<()> {
-    let config = mde_platform::config::load(file)?;
-    let reports = check_all(&config, only).await?;
+    let wiring = Wiring::load(file)?;
+    let reports = check_all(&wiring, only).await?;
     let unhealthy = reports.iter().filter(|h| !h.healthy).count();
     if unhealthy > 0 {
         bail!(
@@ -21,26 +23,51 @@ pub async fn run(file: Option<&Path>, only: &[TenantId]) -> Result<()> {
     Ok(())
 }
 
-/// Runs the token-broker's health check for each tenant in-process and prints one block per tenant.
-pub async fn check_all(config: &BridgeConfig, only: &[TenantId]) -> Result<Vec<TenantHealth>> {
-    let broker = Broker::from_config(config).await?;
+/// Runs the token-broker's health check for each tenant in-process and prints one block per tenant. A tenant
+/// asked for by id that is not an enabled tenant of the registry is an error, not a silent skip.
+pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantHealth>> {
+    let broker = Broker::from_wiring(wiring).await?;
+    let tenants = wiring.tenants().await?;
+    let snapshot = tenants.snapshot().await?;
+    for id in only {
+        if snapshot.enabled(id).is_none() {
+            let why = if snapshot.get(id).is_some() {
+                "is disabled in"
+            } else {
+                "is not in"
+            };
+            bail!(
+                "tenant {id} {why} the tenant registry ({}); see `mde-bridge tenants list`",
+                tenants.registry().describe()
+            );
+        }
+    }
     let mut reports = Vec::new();
-    for tenant in config
-        .tenants
-        .iter()
+    for tenant in snapshot
+        .all_enabled()
         .filter(|t| only.is_empty() || only.contains(&t.tenant_id))
     {
-        let answer = broker
-            .handle(serde_json::json!({ "check": tenant.tenant_id }))
-            .await;
-        match answer {
-            BrokerResponse::Health(health) => {
-                print_health(&tenant.display_name, &health);
-                reports.push(health);
-            }
-            BrokerResponse::Error(e) => bail!("checking tenant {}: {e}", tenant.tenant_id),
-            BrokerResponse::Token(_) => bail!("checking tenant {}: unexpected answer", tenant.tenant_id),
-        }
+        let health = broker.check(&tenant.tenant_id).await?;
+        print_health(&tenant.display_name, &health);
+        reports.push(health);
+    }
+    let unknown = reports
+        .iter()
+        .filter_map(|h| h.credential.as_ref())
+        .filter(|c| c.days_left.is_none() && c.problem.is_none())
+        .map(|c| c.secret_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>();
+    for secret in unknown {
+        println!(
+            "credential {secret:?}: expiry unknown; add \"expires_on\" to the client secret's JSON to have it \
+             reported and alarmed on (a certificate's is read from it)"
+        );
+    }
+    if reports.is_empty() {
+        bail!(
+            "the tenant registry ({}) has no enabled tenant to check: add one with `mde-bridge tenants add`",
+            tenants.registry().describe()
+        );
     }
     Ok(reports)
 }
@@ -57,6 +84,17 @@ fn print_health(name: &str, health: &TenantHealth) {
         println!("  {:<6} {state}", a.audience.as_str());
         if let Some(problem) = &a.problem {
             println!("         {problem}");
+        }
+    }
+    if let Some(c) = &health.credential {
+        if let (Some(at), Some(days)) = (&c.expires_at, c.days_left) {
+            println!(
+                "  credential {} in {:?}: expires {at} ({days} day(s) left)",
+                c.kind, c.secret_id
+            );
+        }
+        if let Some(problem) = &c.problem {
+            println!("  credential {:?}: {problem}", c.secret_id);
         }
     }
 }

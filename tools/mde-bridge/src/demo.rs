@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use mde_platform::wiring::Wiring;
 use mde_sandbox::{Sandbox, SandboxConfig};
 
 /// Starts the sandbox, writes a configuration for its demo tenants under `out`, runs the tenant checks and
@@ -20,10 +21,13 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
     let secrets = out.join("secrets.json");
+    // The secret's expiry as an app registration would show it: the checks report the days left.
+    let expires_on = std::time::SystemTime::now() + std::time::Duration::from_secs(180 * 86_400 + 12 * 3_600);
     let credential = serde_json::json!({ "mde-bridge/app-credential": {
         "kind": "client_secret",
         "client_id": mde_sandbox::DEMO_CLIENT_ID,
         "client_secret": mde_sandbox::DEMO_CLIENT_SECRET,
+        "expires_on": mde_defender::rfc3339(expires_on),
     }});
     std::fs::write(&secrets, serde_json::to_string_pretty(&credential)?)
         .with_context(|| format!("writing {}", secrets.display()))?;
@@ -36,10 +40,10 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
         secrets.display()
     );
 
-    // The file goes through the same loader and validation as every function's configuration.
-    let config = mde_platform::config::load(Some(&config_path))?;
+    // The file goes through the same loader, validation and composition root as every function's.
+    let wiring = Wiring::load(Some(&config_path))?;
     println!("\ntenant checks (token-broker health, in-process):");
-    let reports = crate::check_tenant::check_all(&config, &[]).await?;
+    let reports = crate::check_tenant::check_all(&wiring, &[]).await?;
     let tokens = sandbox
         .requests()
         .iter()
@@ -58,11 +62,11 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
         since: None,
         out: None,
     };
-    let summary = crate::export::export(&config, &args, terminal).await?;
+    let store = wiring.object_store().await;
+    let summary = crate::export::export(&wiring, store.clone(), &args, terminal).await?;
     crate::export::print_summary(&summary);
     let records: u64 = summary.datasets.iter().map(|d| d.records).sum();
     let objects: u64 = summary.datasets.iter().map(|d| d.objects).sum();
-    let store = mde_platform::wiring::object_store(&config).await;
     println!(
         "\n{records} records in {objects} gzip NDJSON objects under {} (checkpoints under checkpoints/); \
          Northwind is reported and skipped until its administrator consents",

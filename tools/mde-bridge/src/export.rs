@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use incident_export::{ExportSettings, Exporter};
-use mde_contracts::{BridgeConfig, Dataset, ExportJob, ExportRunSummary, TenantId, TokenSourceKind};
+use incident_export::Exporter;
+use mde_contracts::{BridgeConfig, Dataset, ExportJob, ExportRunSummary, StorageSettings, TenantId};
+use mde_platform::ObjectStore;
+use mde_platform::wiring::Wiring;
 
 use crate::progress::Terminal;
 
@@ -36,13 +38,14 @@ pub async fn run(file: Option<&Path>, args: ExportArgs, terminal: &Terminal) -> 
              on its own, and a configuration whose [cloud] URLs point at it works with this command"
         );
     }
-    let mut config = mde_platform::config::load(file)?;
-    if let Some(out) = &args.out {
-        apply_out(&mut config, out)?;
-    }
-    let summary = export(&config, &args, terminal).await?;
+    let wiring = Wiring::load(file)?;
+    let storage = match &args.out {
+        Some(out) => out_storage(wiring.config(), out)?,
+        None => wiring.config().storage.clone(),
+    };
+    let store = wiring.object_store_for(&storage).await;
+    let summary = export(&wiring, store.clone(), &args, terminal).await?;
     print_summary(&summary);
-    let store = mde_platform::wiring::object_store(&config).await;
     println!("exports are under {}", store.location(""));
     if summary.has_failures() {
         bail!("some datasets failed (see above); the checkpoints of the others advanced");
@@ -50,24 +53,15 @@ pub async fn run(file: Option<&Path>, args: ExportArgs, terminal: &Terminal) -> 
     Ok(())
 }
 
-/// Runs one export of `config`'s tenants through the same core as the Lambda function, showing its progress on
-/// `terminal`.
+/// Runs one export of the registry's tenants into `store` through the same core as the Lambda function,
+/// showing its progress on `terminal`.
 pub async fn export(
-    config: &BridgeConfig,
+    wiring: &Wiring,
+    store: Arc<dyn ObjectStore>,
     args: &ExportArgs,
     terminal: &Terminal,
 ) -> Result<ExportRunSummary> {
-    let invoker: Option<Arc<dyn mde_platform::FunctionInvoker>> = match config.tokens.source {
-        TokenSourceKind::Direct => None,
-        TokenSourceKind::Broker => {
-            let sdk = mde_platform::aws::load_sdk_config(&config.aws).await;
-            Some(Arc::new(mde_platform::invoke::LambdaInvoker::new(
-                aws_sdk_lambda::Client::new(&sdk),
-            )))
-        }
-    };
-    let settings = ExportSettings::from_env()?;
-    let exporter = Exporter::from_config(config, settings, invoker)
+    let exporter = Exporter::from_wiring(wiring, Some(store))
         .await?
         .with_observer(terminal.observer());
     let job = ExportJob {
@@ -81,20 +75,26 @@ pub async fn export(
     exporter.run(&job, deadline).await.context("running the export")
 }
 
-fn apply_out(config: &mut BridgeConfig, out: &str) -> Result<()> {
+/// The storage `--out` names: `s3://bucket/prefix` or a directory.
+fn out_storage(config: &BridgeConfig, out: &str) -> Result<StorageSettings> {
+    let mut checked = config.clone();
+    let storage = &mut checked.storage;
     match out.strip_prefix("s3://") {
         Some(rest) => {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            config.storage.bucket = Some(bucket.to_string());
-            config.storage.prefix = prefix.trim_end_matches('/').to_string();
-            config.storage.local_dir = None;
+            storage.bucket = Some(bucket.to_string());
+            storage.prefix = prefix.trim_end_matches('/').to_string();
+            storage.local_dir = None;
         }
         None => {
-            config.storage.bucket = None;
-            config.storage.local_dir = Some(out.into());
+            storage.bucket = None;
+            storage.local_dir = Some(out.into());
         }
     }
-    config.validate().map_err(|e| anyhow::anyhow!("--out {out}: {e}"))
+    checked
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--out {out}: {e}"))?;
+    Ok(checked.storage)
 }
 
 /// One line per (tenant, dataset).

@@ -6,6 +6,7 @@ mod check_tenant;
 mod demo;
 mod export;
 mod progress;
+mod tenants;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,13 +35,17 @@ enum Command {
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
     },
-    /// Checks each configured tenant: token per API, missing application permissions, the consent URL to fix it.
-    /// Exits non-zero when a tenant needs attention.
+    /// Checks each enabled tenant of the registry: token per API, missing application permissions, the consent
+    /// URL to fix it, and the credential's expiry. Exits non-zero when a tenant needs attention.
     CheckTenant {
-        /// Only this tenant (repeatable); all configured tenants when absent.
+        /// Only this tenant (repeatable); every enabled tenant when absent.
         #[arg(long = "tenant")]
         tenants: Vec<mde_contracts::TenantId>,
     },
+    /// Lists, shows, adds, updates, disables, imports and exports the tenants of the configured registry
+    /// ([registry] in the configuration: inline, a file, or DynamoDB).
+    #[command(subcommand)]
+    Tenants(tenants::TenantsCommand),
     /// Exports incidents and alerts of the configured tenants (the incident-export core) to a directory or S3,
     /// resuming from the checkpoints there. Needs a configuration (see `demo` to try it offline).
     Export {
@@ -58,8 +63,9 @@ enum Command {
         #[arg(long)]
         out: Option<String>,
     },
-    /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, tenants, storage);
-    /// with --secret, also reads the application credential and checks its shape (never printing it).
+    /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, registry, storage);
+    /// with --secret, also reads the application credential(s), checks their shape and prints their expiry
+    /// (never their value).
     CheckConfig {
         /// Also read and check the application credential secret.
         #[arg(long)]
@@ -90,9 +96,12 @@ async fn main() -> ExitCode {
             export::run(cli.config.as_deref(), args, &terminal).await
         }
         Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
+        Command::Tenants(command) => tenants::run(cli.config.as_deref(), command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing more to say to it, and nothing went wrong.
+        Err(e) if tenants::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -62,7 +62,7 @@ fn check_config_prints_the_resolved_setup_and_checks_the_secret_without_showing_
         "{stdout}"
     );
     assert!(
-        stdout.contains("credential: client secret of application 0a1b2c3d"),
+        stdout.contains("credential \"mde-bridge/app-credential\": client_secret of application 0a1b2c3d"),
         "{stdout}"
     );
     assert!(
@@ -82,4 +82,40 @@ fn a_bad_tenant_id_fails_with_a_message_naming_it() {
         stderr.contains("tenants") && stderr.contains("\"fabrikam.onmicrosoft.com\" is not a GUID"),
         "{stderr}"
     );
+}
+
+#[test]
+fn check_config_says_when_the_credential_expires_and_fails_once_it_has() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_fixture(dir.path(), "11111111-1111-1111-1111-111111111111");
+    let secrets = dir.path().join("secrets.json");
+    let write = |expires_on: &str| {
+        let cred = serde_json::json!({ "mde-bridge/app-credential": {
+            "kind": "client_secret", "client_id": "0a1b2c3d-0000-4000-8000-000000000001",
+            "client_secret": CANARY, "expires_on": expires_on } });
+        std::fs::write(&secrets, cred.to_string()).expect("write secrets");
+    };
+    write("2099-01-01T00:00:00Z");
+    let out = run(&["check-config", "--secret"], &config);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("expires 2099-01-01T00:00:00Z") && stdout.contains("day(s) left"),
+        "{stdout}"
+    );
+
+    write("2026-01-01T00:00:00Z");
+    let out = run(&["check-config", "--secret"], &config);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("client secret expired at 2026-01-01T00:00:00Z"),
+        "{all}"
+    );
+    assert!(all.contains("1 credential(s) have expired"), "{all}");
+    assert!(!all.contains(CANARY), "the secret was printed");
 }

@@ -94,7 +94,7 @@ async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_
              [cloud]\nlogin_url = \"{base}\"\nmde_api_url = \"{base}\"\nm365d_api_url = \"{base}\"\ngraph_url = \"{base}\"\n\
              [credential]\nbackend = \"local\"\nlocal_file = \"{}\"\n\
              [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Contoso\"\ndatasets = [\"mde_alerts\"]\n\
-             [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Fabrikam\"\nactions = [\"add_indicator\"]\n",
+             [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Fabrikam\"\nactions = [\"add_indicator\", \"isolate_device\"]\n",
             secrets.display(),
             mde_sandbox::DEMO_TENANT_FULL,
             mde_sandbox::DEMO_TENANT_PARTIAL
@@ -109,8 +109,11 @@ async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_
     };
     let all = run(&[]).await.expect("join");
     let stdout = String::from_utf8_lossy(&all.stdout);
-    assert!(!all.status.success(), "Fabrikam lacks Ti.ReadWrite.All: {stdout}");
-    assert!(stdout.contains("missing Ti.ReadWrite.All"), "{stdout}");
+    assert!(!all.status.success(), "Fabrikam lacks Machine.Isolate: {stdout}");
+    assert!(
+        stdout.contains("missing Machine.Isolate"),
+        "Ti.ReadWrite (granted) is enough to add indicators, isolating needs Machine.Isolate: {stdout}"
+    );
     assert!(String::from_utf8_lossy(&all.stderr).contains("1 of 2 tenant(s) need attention"));
 
     let healthy = run(&["--tenant", mde_sandbox::DEMO_TENANT_FULL])
@@ -121,6 +124,16 @@ async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_
         "{}",
         String::from_utf8_lossy(&healthy.stdout)
     );
+
+    let unknown = run(&["--tenant", "00000000-0000-4000-8000-0000000000ab"])
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        !unknown.status.success(),
+        "an unknown tenant is not a silent success"
+    );
+    assert!(stderr.contains("is not in the tenant registry"), "{stderr}");
 }
 
 #[test]

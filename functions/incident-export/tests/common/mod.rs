@@ -16,8 +16,8 @@ use incident_export::{
 use mde_contracts::{CloudSettings, Dataset, TenantConfig, TenantId};
 use mde_defender::api::{ClientConfig, RateLimitConfig, RetryPolicy};
 use mde_defender::{DefenderClient, DirectTokenSource, StaticCredential};
-use mde_platform::ObjectStore;
 use mde_platform::objects::{LocalObjectStore, S3ObjectStore};
+use mde_platform::{ObjectStore, Tenants};
 use mde_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use time::OffsetDateTime;
 
@@ -109,19 +109,16 @@ pub fn client(sandbox: &SandboxHandle, max_retries: usize) -> Arc<DefenderClient
 
 pub fn tenant(id: &str, name: &str, datasets: &[Dataset]) -> TenantConfig {
     TenantConfig {
-        tenant_id: tenant_id(id),
-        display_name: name.into(),
         datasets: datasets.to_vec(),
-        actions: Vec::new(),
-        enabled: true,
+        ..TenantConfig::new(tenant_id(id), name)
     }
 }
 
 /// Test settings: small pages and objects (many of both), a one-hour overlap, a 30-day first lookback.
 pub fn settings() -> ExportSettings {
     ExportSettings {
-        overlap: Duration::from_secs(3600),
-        initial_lookback: Duration::from_secs(30 * 24 * 3600),
+        overlap_seconds: 3600,
+        initial_lookback_seconds: 30 * 24 * 3600,
         max_object_bytes: 4 * 1024,
         mde_alerts_page_size: 25,
         m365d_incidents_page_size: 20,
@@ -137,7 +134,7 @@ pub fn exporter(
     settings: ExportSettings,
     clock: Arc<SimClock>,
 ) -> Exporter {
-    Exporter::new(client, store, tenants, settings).with_clock(clock)
+    Exporter::new(client, store, Arc::new(Tenants::fixed(tenants)), settings).with_clock(clock)
 }
 
 /// The exporter of the tests' usual case: tenant Contoso (the full demo tenant) with `datasets`, [`settings`], and

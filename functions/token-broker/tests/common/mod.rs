@@ -3,15 +3,11 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use mde_contracts::{CloudEndpoints, CloudSettings, PartnerIdentity, TenantConfig};
-use mde_defender::DirectTokenSource;
-use mde_platform::SecretStore;
-use mde_platform::secrets::{CachedSecretStore, LocalSecretStore};
+use mde_contracts::{BridgeConfig, CloudEndpoints, CloudSettings, PartnerIdentity, TenantConfig};
+use mde_platform::wiring::Wiring;
 use mde_sandbox::SandboxHandle;
-use token_broker::{Broker, SecretCredential};
+use token_broker::Broker;
 
 pub const SECRET_ID: &str = "mde-bridge/app-credential";
 
@@ -77,21 +73,28 @@ pub fn demo_tenants() -> Vec<TenantConfig> {
     ]
 }
 
-/// A broker over the sandbox, reading its credential from a local secrets file through a long-lived cache.
-pub fn broker(sandbox: &SandboxHandle, secrets_file: &Path) -> Broker {
-    let store: Arc<dyn SecretStore> = Arc::new(CachedSecretStore::new(
-        Arc::new(LocalSecretStore::new(secrets_file)),
-        Duration::from_secs(3_600),
-    ));
-    let http = mde_defender::build_http_client(&partner()).expect("http client");
-    let tokens = DirectTokenSource::new(
-        http,
-        endpoints(sandbox),
-        Default::default(),
-        Arc::new(SecretCredential::new(store, SECRET_ID.into())),
-        Duration::from_secs(300),
-    );
-    Broker::new(&demo_tenants(), Arc::new(tokens))
+/// The configuration of a broker over the sandbox: the demo tenants inline, the credential in a local secrets
+/// file read through a long-lived cache.
+pub fn config(sandbox: &SandboxHandle, secrets_file: &Path) -> BridgeConfig {
+    let mut config: BridgeConfig = serde_json::from_value(serde_json::json!({
+        "partner": { "company": "Contoso", "product": "BrokerTests", "version": "1.0.0" },
+        "credential": { "backend": "local", "local_file": secrets_file, "cache_ttl_seconds": 3600 },
+    }))
+    .expect("config");
+    config.cloud = cloud_settings(sandbox);
+    config.tenants = demo_tenants();
+    config.validate().expect("valid config");
+    config
+}
+
+/// A broker over the sandbox, built as the Lambda builds it (through the composition root).
+pub async fn broker(sandbox: &SandboxHandle, secrets_file: &Path) -> Broker {
+    broker_of(config(sandbox, secrets_file)).await
+}
+
+/// The broker of a configuration.
+pub async fn broker_of(config: BridgeConfig) -> Broker {
+    Broker::from_wiring(&Wiring::new(config)).await.expect("broker")
 }
 
 pub fn token_calls(sandbox: &SandboxHandle) -> usize {
