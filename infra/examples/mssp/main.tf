@@ -1,8 +1,9 @@
-# A minimal MSSP deployment: one region, two customer tenants, exports every five minutes.
+# A minimal MSSP deployment: one region, exports every five minutes. Tenants are not Terraform inputs: operators
+# onboard them into the registry table with `mde-bridge tenants import tenants.jsonl` (README.md).
 # Build the functions first (scripts/build), then: terraform init && terraform apply.
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.7"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
@@ -43,18 +44,6 @@ module "mde_bridge" {
     product = "ManagedXdr"
     version = "1.0.0"
   }
-  tenants = [
-    {
-      tenant_id    = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-      display_name = "Fabrikam"
-      datasets     = ["graph_incidents", "graph_alerts_v2"]
-    },
-    {
-      tenant_id    = "0d3e0c3b-3f5a-4d8e-9a51-6f2b7c1d9e04"
-      display_name = "Tailspin Toys"
-      datasets     = ["mde_alerts", "m365d_incidents"]
-    },
-  ]
 }
 
 output "credential_secret_arn" {
@@ -65,4 +54,14 @@ output "credential_secret_arn" {
 output "export_location" {
   description = "Where the exports land."
   value       = "s3://${module.mde_bridge.export_bucket}/${module.mde_bridge.export_prefix}/"
+}
+
+output "registry_table_name" {
+  description = "The tenant registry: onboard tenants with `mde-bridge tenants import tenants.jsonl`."
+  value       = module.mde_bridge.registry_table_name
+}
+
+output "registry_writer_policy_arn" {
+  description = "Attach to the operators who onboard tenants."
+  value       = module.mde_bridge.registry_writer_policy_arn
 }

@@ -16,36 +16,51 @@ resource "aws_iam_role" "this" {
 
 locals {
   # Logging and tracing are every function's; the rest is what the caller grants, statement by statement.
-  statements = concat(
-    [
-      {
-        sid       = "WriteOwnLogs"
-        actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-      },
-      {
-        sid       = "Tracing"
-        actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-        resources = ["*"]
-      },
-    ],
-    var.failure_destination == null ? [] : [
-      {
-        sid       = "FailureDestination"
-        actions   = ["sqs:SendMessage"]
-        resources = [var.failure_destination.arn]
-      },
-    ],
-    var.policy_statements,
-  )
+  statements = [
+    for s in concat(
+      [
+        {
+          sid        = "WriteOwnLogs"
+          actions    = ["logs:CreateLogStream", "logs:PutLogEvents"]
+          resources  = ["${aws_cloudwatch_log_group.this.arn}:*"]
+          conditions = []
+        },
+        {
+          sid        = "Tracing"
+          actions    = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+          resources  = ["*"]
+          conditions = []
+        },
+      ],
+      var.failure_destination == null ? [] : [
+        {
+          sid        = "FailureDestination"
+          actions    = ["sqs:SendMessage"]
+          resources  = [var.failure_destination.arn]
+          conditions = []
+        },
+      ],
+      var.policy_statements,
+    ) : { sid = s.sid, actions = s.actions, resources = s.resources, conditions = s.conditions }
+  ]
+  # Conditions render as IAM's Condition block, { test = { variable = values } }; a statement without
+  # conditions has no Condition key (so existing policies render unchanged).
   policy_json = jsonencode({
     Version = "2012-10-17"
-    Statement = [for s in local.statements : {
-      Sid      = s.sid
-      Effect   = "Allow"
-      Action   = s.actions
-      Resource = s.resources
-    }]
+    Statement = [for s in local.statements : merge(
+      {
+        Sid      = s.sid
+        Effect   = "Allow"
+        Action   = s.actions
+        Resource = s.resources
+      },
+      length(s.conditions) == 0 ? {} : {
+        Condition = {
+          for test in distinct([for c in s.conditions : c.test]) :
+          test => { for c in s.conditions : c.variable => c.values if c.test == test }
+        }
+      },
+    )]
   })
 }
 

@@ -36,3 +36,8 @@ output "log_group" {
     kms_key_id        = aws_cloudwatch_log_group.this.kms_key_id
   }
 }
+
+output "environment" {
+  description = "The function's environment variables: configuration, never secret values (for review and tests)."
+  value       = one(aws_lambda_function.this.environment[*].variables)
+}

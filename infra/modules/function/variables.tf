@@ -49,13 +49,32 @@ variable "environment" {
 }
 
 variable "policy_statements" {
-  description = "The function's permissions, least privilege: each statement names its actions and resources."
+  description = <<-EOT
+    The function's permissions, least privilege: each statement names its actions and resources, and optionally
+    conditions ({ test = "StringLike", variable = "s3:prefix", values = [...] }; one per test and variable).
+  EOT
   type = list(object({
     sid       = string
     actions   = list(string)
     resources = list(string)
+    conditions = optional(list(object({
+      test     = string
+      variable = string
+      values   = list(string)
+    })), [])
   }))
   default = []
+  validation {
+    condition = alltrue([
+      for s in var.policy_statements :
+      length(distinct([for c in s.conditions : "${c.test} ${c.variable}"])) == length(s.conditions)
+    ])
+    error_message = "policy_statements: a statement may name each (test, variable) condition pair once; list every value in that one condition."
+  }
+  validation {
+    condition     = alltrue([for s in var.policy_statements : length(s.actions) > 0 && length(s.resources) > 0])
+    error_message = "policy_statements: every statement needs at least one action and one resource."
+  }
 }
 
 variable "kms_key_arn" {

@@ -3,6 +3,21 @@ output "credential_secret_arn" {
   value       = aws_secretsmanager_secret.credential.arn
 }
 
+output "registry_table_name" {
+  description = "The tenant registry (DynamoDB): `mde-bridge tenants add|import` writes it (registry.table in the CLI's configuration)."
+  value       = module.registry.name
+}
+
+output "registry_table_arn" {
+  description = "ARN of the tenant registry table."
+  value       = module.registry.arn
+}
+
+output "registry_writer_policy_arn" {
+  description = "IAM policy to attach to the operators who onboard tenants (mde-bridge tenants add|import)."
+  value       = aws_iam_policy.registry_writer.arn
+}
+
 output "export_bucket" {
   description = "Where exports land: s3://<bucket>/<prefix>/<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/."
   value       = module.exports.bucket

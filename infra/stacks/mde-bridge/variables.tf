@@ -33,15 +33,26 @@ variable "cloud_url_overrides" {
   default     = {}
 }
 
-variable "tenants" {
-  description = "The tenant registry: customer tenants served, with their datasets and actions."
-  type = list(object({
-    tenant_id    = string
-    display_name = string
-    datasets     = optional(list(string), [])
-    actions      = optional(list(string), [])
-  }))
-  default = []
+variable "extra_credential_secret_arns" {
+  description = <<-EOT
+    ARNs of additional credential secrets (e.g. sovereign-cloud app registrations) that a tenant's
+    credential_secret_id in the registry names: full ARNs, with Secrets Manager's 6-character suffix (or the name
+    followed by -??????). Only the token-broker may read them. Create them yourself, encrypted
+    with the stack's key (output kms_key_arn) or the AWS managed key aws/secretsmanager, and put their values with
+    `aws secretsmanager put-secret-value`: values are never Terraform inputs.
+  EOT
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.extra_credential_secret_arns : can(regex("^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^*]+$", a))])
+    error_message = "extra_credential_secret_arns: each must be a Secrets Manager secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>), without '*'."
+  }
+}
+
+variable "registry_deletion_protection" {
+  description = "Deletion protection of the tenant registry table (false only for throw-away test stacks)."
+  type        = bool
+  default     = true
 }
 
 variable "artifacts_dir" {
@@ -62,9 +73,40 @@ variable "export_schedule" {
 }
 
 variable "export_prefix" {
-  description = "Key prefix of exports and checkpoints in the bucket."
+  description = "Key prefix of exports and checkpoints in the bucket (incident-export may list and write under it only)."
   type        = string
   default     = "exports"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.()'-]+(/[A-Za-z0-9!_.()'-]+)*$", var.export_prefix))
+    error_message = "export_prefix: a non-empty S3 key prefix without leading or trailing '/' and without '*' (e.g. exports or siem/defender)."
+  }
+}
+
+variable "export_settings" {
+  description = <<-EOT
+    Tuning of incident-export, the typed [export] section: each entry becomes MDE_BRIDGE_EXPORT_<KEY>, e.g.
+    { settle_seconds = "120" } gives MDE_BRIDGE_EXPORT_SETTLE_SECONDS=120 (keys and defaults:
+    functions/incident-export/README.md). The queue URL is the stack's (enable_fan_out).
+  EOT
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for k in keys(var.export_settings) : can(regex("^[a-z][a-z0-9_]*$", k)) && k != "queue_url"])
+    error_message = "export_settings: keys are lowercase snake_case setting names (e.g. settle_seconds); queue_url is set by the stack."
+  }
+}
+
+variable "export_datasets" {
+  description = <<-EOT
+    Datasets with a lag alarm and a failure alarm. A lag alarm without data is in ALARM (a silent export is a late
+    one): list only the datasets some tenant exports.
+  EOT
+  type        = list(string)
+  default     = ["graph_incidents", "graph_alerts_v2", "mde_alerts", "m365d_incidents"]
+  validation {
+    condition     = alltrue([for d in var.export_datasets : contains(["graph_incidents", "graph_alerts_v2", "mde_alerts", "m365d_incidents"], d)])
+    error_message = "export_datasets: each must be graph_incidents, graph_alerts_v2, mde_alerts or m365d_incidents."
+  }
 }
 
 variable "bucket_name" {
@@ -86,9 +128,15 @@ variable "export_reserved_concurrency" {
 }
 
 variable "export_lag_alarm_seconds" {
-  description = "Alarm when a tenant's dataset lags behind by more than this."
+  description = "Alarm when a dataset lags behind by more than this for any tenant."
   type        = number
   default     = 3600
+}
+
+variable "credential_expiry_alarm_days" {
+  description = "Alarm when a credential (client secret or certificate) expires in fewer days than this."
+  type        = number
+  default     = 30
 }
 
 variable "enable_bucket_lifecycle" {
@@ -128,11 +176,16 @@ variable "alarm_actions" {
 }
 
 variable "extra_export_statements" {
-  description = "Additional IAM statements for incident-export (e.g. a SIEM bucket elsewhere). Never the credential secret."
+  description = "Additional IAM statements for incident-export (e.g. a SIEM bucket elsewhere), with optional conditions. Never a credential secret (checks.tf refuses it)."
   type = list(object({
     sid       = string
     actions   = list(string)
     resources = list(string)
+    conditions = optional(list(object({
+      test     = string
+      variable = string
+      values   = list(string)
+    })), [])
   }))
   default = []
 }

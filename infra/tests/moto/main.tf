@@ -3,11 +3,13 @@
 # Left out against the emulator, by variable, with the reason:
 # - enable_bucket_lifecycle = false: the provider's waiter for a lifecycle configuration takes about a minute
 #   against moto; the configuration itself is covered by `terraform test` and checkov.
+# - registry_deletion_protection = false: not an emulator limit; a protected table cannot be destroyed, and this
+#   stack is destroyed at the end of every run.
 # - restrict_dlq_sources = false: moto 5.2 does not know the SQS RedriveAllowPolicy attribute (GetQueueAttributes
 #   answers InvalidAttributeName, and the provider waits forever).
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.7"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
@@ -42,6 +44,7 @@ provider "aws" {
   s3_use_path_style           = true
   endpoints {
     cloudwatch     = var.endpoint
+    dynamodb       = var.endpoint
     iam            = var.endpoint
     kms            = var.endpoint
     lambda         = var.endpoint
@@ -55,25 +58,21 @@ provider "aws" {
 }
 
 module "mde_bridge" {
-  source                      = "../../stacks/mde-bridge"
-  name_prefix                 = var.name_prefix
-  artifacts_dir               = var.artifacts_dir
-  architecture                = "x86_64"
-  enable_fan_out              = true
-  enable_bucket_lifecycle     = false
-  restrict_dlq_sources        = false
-  force_destroy               = true
-  secret_recovery_window_days = 0
+  source                       = "../../stacks/mde-bridge"
+  name_prefix                  = var.name_prefix
+  artifacts_dir                = var.artifacts_dir
+  architecture                 = "x86_64"
+  enable_fan_out               = true
+  enable_bucket_lifecycle      = false
+  restrict_dlq_sources         = false
+  force_destroy                = true
+  secret_recovery_window_days  = 0
+  registry_deletion_protection = false
   partner = {
     company = "Contoso"
     product = "Ci"
     version = "1.0.0"
   }
-  tenants = [{
-    tenant_id    = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17"
-    display_name = "Contoso"
-    datasets     = ["mde_alerts"]
-  }]
 }
 
 output "export_bucket" {
@@ -84,4 +83,14 @@ output "export_bucket" {
 output "credential_secret_arn" {
   description = "The secret created in the emulator."
   value       = module.mde_bridge.credential_secret_arn
+}
+
+output "registry_table_name" {
+  description = "The tenant registry table created in the emulator."
+  value       = module.mde_bridge.registry_table_name
+}
+
+output "registry_writer_policy_arn" {
+  description = "The operators' registry writer policy created in the emulator."
+  value       = module.mde_bridge.registry_writer_policy_arn
 }

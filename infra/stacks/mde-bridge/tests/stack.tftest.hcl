@@ -17,6 +17,9 @@ mock_provider "aws" {
   mock_resource "aws_iam_role" {
     defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
   }
+  mock_resource "aws_iam_policy" {
+    defaults = { arn = "arn:aws:iam::123456789012:policy/mock" }
+  }
   mock_resource "aws_kms_key" {
     defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000" }
   }
@@ -35,6 +38,9 @@ mock_provider "aws" {
   mock_resource "aws_cloudwatch_log_group" {
     defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:mock" }
   }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tenants" }
+  }
 }
 
 # Distinct ARNs for the dead-letter queues, so the redrive assertion tells them apart from other queues.
@@ -49,12 +55,10 @@ override_resource {
 }
 
 variables {
-  partner = { company = "Contoso", product = "Soc", version = "1.0.0" }
-  tenants = [
-    { tenant_id = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17", display_name = "Contoso", datasets = ["mde_alerts", "graph_incidents"] },
-    { tenant_id = "3f9c1e7b-5d2a-4b8e-a6c0-7e4d9b1f2a85", display_name = "Fabrikam", datasets = ["m365d_incidents"] },
-  ]
-  enable_fan_out = true
+  partner                      = { company = "Contoso", product = "Soc", version = "1.0.0" }
+  enable_fan_out               = true
+  extra_credential_secret_arns = ["arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:mde-bridge/gcc-high-credential-XyZ123"]
+  export_settings              = { settle_seconds = "120", tenant_concurrency = "8" }
 }
 
 run "least_privilege_and_encryption" {
@@ -66,8 +70,24 @@ run "least_privilege_and_encryption" {
   }
 
   assert {
+    condition = alltrue([
+      for arn in var.extra_credential_secret_arns :
+      anytrue([for s in output.token_broker_statements : contains(s.actions, "secretsmanager:GetSecretValue") && contains(s.resources, arn)])
+    ])
+    error_message = "The token-broker must be able to read every extra credential secret."
+  }
+
+  assert {
     condition     = alltrue([for s in output.incident_export_statements : !anytrue([for a in s.actions : a == "*" || startswith(a, "secretsmanager:")])])
     error_message = "incident-export must have no secretsmanager permission."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in output.incident_export_statements :
+      length(setintersection(s.resources, concat([output.credential_secret_arn], var.extra_credential_secret_arns))) == 0
+    ])
+    error_message = "No statement of incident-export may name a credential secret."
   }
 
   assert {
@@ -76,6 +96,16 @@ run "least_privilege_and_encryption" {
       !(contains(s.resources, "*") && anytrue([for a in s.actions : strcontains(a, "*")]))
     ])
     error_message = "No wildcard action may apply to every resource."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in output.incident_export_statements :
+      length(s.conditions) == 1 && s.conditions[0].test == "StringLike" && s.conditions[0].variable == "s3:prefix"
+      && toset(s.conditions[0].values) == toset(["exports", "exports/*"])
+      if contains(s.actions, "s3:ListBucket")
+    ]) && anytrue([for s in output.incident_export_statements : contains(s.actions, "s3:ListBucket")])
+    error_message = "incident-export may list the bucket under the export prefix only (a condition on s3:prefix)."
   }
 
   assert {
@@ -97,10 +127,155 @@ run "least_privilege_and_encryption" {
     condition     = module.exports.bucket == "mde-bridge-exports-123456789012"
     error_message = "The export bucket is named after the prefix and the account."
   }
+}
+
+run "the_tenant_registry" {
+  command = apply
 
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.export_lag) == 3
-    error_message = "One lag alarm per tenant and dataset."
+    condition     = output.registry_table_name == "mde-bridge-tenants" && module.registry.settings.hash_key == "tenant_id"
+    error_message = "The registry is the table <name_prefix>-tenants keyed by tenant_id."
+  }
+
+  assert {
+    condition     = module.registry.settings.point_in_time_recovery && module.registry.settings.deletion_protection
+    error_message = "The registry must have point-in-time recovery and deletion protection."
+  }
+
+  assert {
+    condition     = module.registry.settings.sse_enabled && module.registry.settings.sse_kms_key_arn == output.kms_key_arn
+    error_message = "The registry must be encrypted with the stack's KMS key."
+  }
+
+  assert {
+    condition     = module.registry.settings.billing_mode == "PAY_PER_REQUEST"
+    error_message = "The registry is billed on demand."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in [output.token_broker_statements, output.incident_export_statements] :
+      anytrue([for s in f : contains(s.resources, output.registry_table_arn) && contains(s.actions, "dynamodb:GetItem")])
+    ])
+    error_message = "Both functions read the registry."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in concat(output.token_broker_statements, output.incident_export_statements) : [
+        for a in s.actions : contains(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"], a)
+        if startswith(a, "dynamodb:") || contains(s.resources, output.registry_table_arn)
+      ]
+    ]))
+    error_message = "The functions may only read the registry (GetItem, Query, Scan): no DynamoDB write action."
+  }
+
+  assert {
+    condition = alltrue([
+      for m in [module.token_broker.environment, module.incident_export.environment] :
+      m["MDE_BRIDGE_REGISTRY_BACKEND"] == "dynamodb" && m["MDE_BRIDGE_REGISTRY_TABLE"] == output.registry_table_name
+      && !contains(keys(m), "MDE_BRIDGE_TENANTS")
+    ])
+    error_message = "Both functions read the registry from the table (MDE_BRIDGE_REGISTRY_*), not MDE_BRIDGE_TENANTS."
+  }
+
+  assert {
+    condition     = aws_iam_policy.registry_writer.name == "mde-bridge-registry-writer" && output.registry_writer_policy_arn == aws_iam_policy.registry_writer.arn
+    error_message = "The stack outputs the operators' writer policy <name_prefix>-registry-writer."
+  }
+
+  assert {
+    condition = alltrue([
+      for a in ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"] :
+      anytrue([for st in jsondecode(aws_iam_policy.registry_writer.policy).Statement : contains(st.Action, a) && st.Resource == [output.registry_table_arn]])
+    ])
+    error_message = "The writer policy reads and writes the registry table, and nothing else."
+  }
+
+  assert {
+    condition = alltrue([
+      for a in ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"] :
+      anytrue([for st in jsondecode(aws_iam_policy.registry_writer.policy).Statement : contains(st.Action, a) && st.Resource == [output.kms_key_arn]])
+    ])
+    error_message = "The writer policy may use the stack's key (for the table's encryption)."
+  }
+}
+
+run "configuration_and_alarms" {
+  command = apply
+
+  assert {
+    condition     = module.incident_export.environment["MDE_BRIDGE_EXPORT_SETTLE_SECONDS"] == "120" && module.incident_export.environment["MDE_BRIDGE_EXPORT_TENANT_CONCURRENCY"] == "8"
+    error_message = "export_settings become MDE_BRIDGE_EXPORT_<KEY> variables of incident-export."
+  }
+
+  assert {
+    condition     = module.incident_export.environment["MDE_BRIDGE_EXPORT_QUEUE_URL"] == module.fan_out[0].url && !contains(keys(module.incident_export.environment), "INCIDENT_EXPORT_QUEUE_URL")
+    error_message = "With fan-out, incident-export gets the job queue as MDE_BRIDGE_EXPORT_QUEUE_URL."
+  }
+
+  assert {
+    condition     = !anytrue([for k in keys(module.token_broker.environment) : startswith(k, "MDE_BRIDGE_EXPORT_")])
+    error_message = "Export settings are incident-export's only."
+  }
+
+  assert {
+    condition = (
+      toset(keys(aws_cloudwatch_metric_alarm.export_lag)) == toset(["graph_incidents", "graph_alerts_v2", "mde_alerts", "m365d_incidents"])
+      && alltrue([
+        for d, a in aws_cloudwatch_metric_alarm.export_lag :
+        a.metric_name == "LagSeconds" && a.namespace == "MdeBridge/IncidentExport" && a.statistic == "Maximum"
+        && length(a.dimensions) == 1 && a.dimensions["Dataset"] == d
+      ])
+    )
+    error_message = "One lag alarm per dataset, on LagSeconds by Dataset alone (not per tenant)."
+  }
+
+  assert {
+    condition = alltrue([
+      for d, a in aws_cloudwatch_metric_alarm.export_failures :
+      a.metric_name == "Failures" && a.statistic == "Sum" && a.threshold == 0 && a.dimensions["Dataset"] == d
+    ]) && length(aws_cloudwatch_metric_alarm.export_failures) == 4
+    error_message = "One failure alarm per dataset, on Failures by Dataset."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.credential_expiry.alarm_name == "mde-bridge-credential-expiry"
+      && aws_cloudwatch_metric_alarm.credential_expiry.namespace == "MdeBridge/TokenBroker"
+      && aws_cloudwatch_metric_alarm.credential_expiry.metric_name == "CredentialDaysLeft"
+      && aws_cloudwatch_metric_alarm.credential_expiry.statistic == "Minimum"
+      && aws_cloudwatch_metric_alarm.credential_expiry.period == 3600
+      && aws_cloudwatch_metric_alarm.credential_expiry.threshold == 30
+      && aws_cloudwatch_metric_alarm.credential_expiry.comparison_operator == "LessThanThreshold"
+      && aws_cloudwatch_metric_alarm.credential_expiry.treat_missing_data == "missing"
+      && try(length(aws_cloudwatch_metric_alarm.credential_expiry.dimensions), 0) == 0
+    )
+    error_message = "The credential-expiry alarm watches the dimensionless CredentialDaysLeft (minimum per hour < 30 days)."
+  }
+
+  assert {
+    condition     = strcontains(aws_cloudwatch_metric_alarm.credential_expiry.alarm_description, "Rotate the credential in Entra ID")
+    error_message = "The credential-expiry alarm says what to do."
+  }
+}
+
+run "fewer_datasets_fewer_alarms_and_no_queue_without_fan_out" {
+  command = plan
+
+  variables {
+    enable_fan_out  = false
+    export_datasets = ["mde_alerts"]
+  }
+
+  assert {
+    condition     = keys(aws_cloudwatch_metric_alarm.export_lag) == ["mde_alerts"]
+    error_message = "Lag alarms follow export_datasets."
+  }
+
+  assert {
+    condition     = !contains(keys(module.incident_export.environment), "MDE_BRIDGE_EXPORT_QUEUE_URL")
+    error_message = "Without fan-out there is no queue URL."
   }
 }
 
@@ -118,12 +293,44 @@ run "granting_the_export_function_the_secret_is_caught" {
   expect_failures = [check.only_the_broker_reads_the_credential]
 }
 
-run "a_bad_prefix_is_refused" {
+# IAM matches actions case-insensitively and with wildcards: this one grants GetSecretValue.
+run "a_wildcard_that_reads_secrets_is_caught" {
+  command = apply
+
+  variables {
+    extra_export_statements = [{
+      sid       = "Sneaky"
+      actions   = ["Secrets*:G*"]
+      resources = ["arn:aws-us-gov:secretsmanager:*:123456789012:secret:*"]
+    }]
+  }
+
+  expect_failures = [check.only_the_broker_reads_the_credential]
+}
+
+run "naming_an_extra_credential_is_caught" {
+  command = apply
+
+  variables {
+    extra_export_statements = [{
+      sid       = "WrongArn"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:mde-bridge/gcc-high-credential-XyZ123"]
+    }]
+  }
+
+  expect_failures = [check.only_the_broker_reads_the_credential]
+}
+
+run "bad_inputs_are_refused" {
   command = plan
 
   variables {
-    name_prefix = "MDE Bridge"
+    name_prefix                  = "MDE Bridge"
+    export_settings              = { queue_url = "https://sqs.example/q" }
+    extra_credential_secret_arns = ["*"]
+    export_prefix                = "exports/"
   }
 
-  expect_failures = [var.name_prefix]
+  expect_failures = [var.name_prefix, var.export_settings, var.extra_credential_secret_arns, var.export_prefix]
 }
