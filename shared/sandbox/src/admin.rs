@@ -1,5 +1,6 @@
-//! Admin endpoints (`/_sandbox/...`): the configuration in force, the request log, simulated time, faults. They
-//! need no token: the sandbox is a local test tool.
+//! Admin endpoints (`/_sandbox/...`): the configuration in force, the request log, simulated time, faults,
+//! adversarial settings and the changes a test triggers (`mutate`, `bulk_update`). They need no token: the sandbox
+//! is a local test tool.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,15 +11,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Duration;
 
+use crate::adversarial::{self, BulkUpdateReport, MutationReport};
 use crate::clock::format_time;
-use crate::config::{DEMO_CLIENT_KEY_PEM, config_schema};
+use crate::config::{AdversarialSettings, DEMO_CLIENT_KEY_PEM, config_schema};
 use crate::faults::FaultRule;
 use crate::state::{AppState, Shared};
 
 /// `GET /_sandbox/config`: the world in force, including the demo credentials.
 pub async fn config(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
-        "config": state.config,
+        "config": state.config_in_force(),
         "demoClientKeyPem": DEMO_CLIENT_KEY_PEM,
         "now": format_time(state.clock.now()),
         "faults": state.faults.rules(),
@@ -107,6 +109,95 @@ pub async fn add_faults(State(state): State<AppState>, body: Bytes) -> Response 
 pub async fn clear_faults(State(state): State<AppState>) -> StatusCode {
     state.faults.clear();
     StatusCode::NO_CONTENT
+}
+
+/// `GET /_sandbox/adversarial`: the adversarial settings in force.
+pub async fn adversarial(State(state): State<AppState>) -> Json<AdversarialSettings> {
+    Json(state.adversary.settings())
+}
+
+/// `POST /_sandbox/adversarial`: replaces the adversarial settings (the `adversarial` section of the config; absent
+/// keys take their defaults).
+pub async fn set_adversarial(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<AdversarialSettings>(&body) {
+        Ok(settings) => match state.set_adversarial(settings) {
+            Ok(()) => Json(state.adversary.settings()).into_response(),
+            Err(e) => bad(&e),
+        },
+        Err(e) => bad(&format!(
+            "expected the adversarial settings (see the README): {e}"
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mutate {
+    tenant: String,
+    #[serde(default)]
+    update: usize,
+    #[serde(default)]
+    create: usize,
+}
+
+/// `POST /_sandbox/mutate` `{"tenant", "update", "create"}`: updates `update` alerts a list already returned and
+/// `update` it has not, creates `create` alerts (each in a new incident), all stamped now.
+pub async fn mutate(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Mutate>(&body) {
+        Ok(m) => match mutate_tenant(&state, &m.tenant, m.update, m.create) {
+            Some(report) => Json(report).into_response(),
+            None => unknown_tenant(&m.tenant),
+        },
+        Err(e) => bad(&format!(
+            "expected {{\"tenant\": \"…\", \"update\": N, \"create\": N}}: {e}"
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkUpdate {
+    tenant: String,
+    count: usize,
+}
+
+/// `POST /_sandbox/bulk_update` `{"tenant", "count"}`: stamps `count` alerts with one last-update time.
+pub async fn bulk_update(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<BulkUpdate>(&body) {
+        Ok(b) => match bulk_update_tenant(&state, &b.tenant, b.count) {
+            Some(report) => Json(report).into_response(),
+            None => unknown_tenant(&b.tenant),
+        },
+        Err(e) => bad(&format!("expected {{\"tenant\": \"…\", \"count\": N}}: {e}")),
+    }
+}
+
+/// Mutates one tenant's data now; `None` for an unknown tenant.
+pub fn mutate_tenant(state: &Shared, tenant: &str, update: usize, create: usize) -> Option<MutationReport> {
+    let now = state.clock.now();
+    let mut world = state.world();
+    let data = world.tenant_mut(tenant)?;
+    let report = adversarial::mutate(data, update, update, create, now);
+    tracing::info!(tenant, update, create, "mutation triggered");
+    Some(report)
+}
+
+/// Bulk-updates one tenant's alerts now; `None` for an unknown tenant.
+pub fn bulk_update_tenant(state: &Shared, tenant: &str, count: usize) -> Option<BulkUpdateReport> {
+    let now = state.clock.now();
+    let mut world = state.world();
+    let data = world.tenant_mut(tenant)?;
+    let report = adversarial::bulk_update(data, count, now);
+    tracing::info!(tenant, count = report.updated.len(), "bulk update");
+    Some(report)
+}
+
+fn unknown_tenant(tenant: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": {"code": "NotFound", "message": format!("unknown tenant '{tenant}'")}})),
+    )
+        .into_response()
 }
 
 fn bad(message: &str) -> Response {

@@ -1,7 +1,8 @@
 //! MDE machine actions: the eight response actions (`201` + MachineAction, `Pending → InProgress → Succeeded` over
 //! simulated time, a repeat while one is pending → 400), and machineactions list / get / cancel.
 //!
-//! Order of the list: `creationDateTimeUtc` descending, then `id`.
+//! Documented order of the list: `creationDateTimeUtc` descending, then `id`; see `adversarial.list_order` for the
+//! others.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -280,6 +281,7 @@ pub async fn list(
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
     let now = state.clock.now();
+    let plan = state.adversary.plan(now);
     let records: Vec<Value> = {
         let world = state.world();
         let mut actions: Vec<&MachineAction> = world
@@ -291,6 +293,14 @@ pub async fn list(
                 .cmp(&a.creation_time)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let all = actions.len();
+        let settings = &state.config.machine_actions;
+        plan.arrange(
+            &mut actions,
+            all,
+            |a| a.creation_time,
+            |a| action_status(a, settings, now).1,
+        );
         actions
             .into_iter()
             .map(|a| render_mde::machine_action(a, &state.config.machine_actions, now))

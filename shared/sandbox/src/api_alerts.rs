@@ -1,6 +1,7 @@
 //! MDE alerts: list, get, update, batch update, CreateAlertByReference.
 //!
-//! Order: `alertCreationTime` descending, then `id` ascending, stable under `$skip` paging.
+//! Documented order: `alertCreationTime` descending, then `id` ascending, stable under `$skip` paging (see
+//! `adversarial.list_order` for the others).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::adversarial::{self, Listed};
 use crate::api_common::{
     base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
 };
@@ -132,8 +134,9 @@ pub fn ordered(data: &TenantData) -> Vec<&Alert> {
     alerts
 }
 
-/// Alerts of the caller's tenant (optionally of one machine) after filter / order / skip / top: the page, rendered
-/// when `render_page` (`$count` needs only the number matched), and the number matched.
+/// Alerts of the caller's tenant (optionally of one machine) after visibility, filter, order, skip and top: the
+/// page, rendered when `render_page` (`$count` needs only the number matched), and the number matched. A rendered
+/// page counts as returned to the client (and, for the whole collection, as a list call: see `adversarial.mutate`).
 fn query_alerts(
     state: &AppState,
     tenant: &str,
@@ -142,30 +145,62 @@ fn query_alerts(
     render_page: bool,
 ) -> Result<(Vec<Value>, usize), ApiError> {
     let expand = options.expand.iter().any(|e| e == "evidence");
-    let world = state.world();
-    let Some(data) = world.tenant(tenant) else {
-        return Ok((Vec::new(), 0));
+    let plan = state.adversary.plan(state.clock.now());
+    let mut world = state.world();
+    let (page, total, ids) = {
+        let Some(data) = world.tenant(tenant) else {
+            return Ok((Vec::new(), 0));
+        };
+        let machine_id = match machine {
+            Some(m) => Some(
+                data.machine(m)
+                    .map(|m| m.id.clone())
+                    .ok_or_else(|| ApiError::not_found(F, "Machine", m))?,
+            ),
+            None => None,
+        };
+        let mut alerts = ordered(data);
+        if let Some(m) = &machine_id {
+            alerts.retain(|a| &a.machine_id == m);
+        }
+        if plan.visible_until.is_some() {
+            alerts.retain(|a| plan.visible(a.last_update_time));
+        }
+        let render = |a: &&Alert| render_mde::alert(a, tenant, expand);
+        let (page, total) = odata::apply_with(
+            alerts,
+            |a, p| props::mde_alert(a, p),
+            render,
+            options,
+            10_000,
+            |items, prefix| plan.arrange(items, prefix, created, updated),
+        );
+        if !render_page {
+            return Ok((Vec::new(), total));
+        }
+        let ids: Vec<String> = page.iter().map(|a| a.id.clone()).collect();
+        (page.iter().map(render).collect(), total, ids)
     };
-    let machine_id = match machine {
-        Some(m) => Some(
-            data.machine(m)
-                .map(|m| m.id.clone())
-                .ok_or_else(|| ApiError::not_found(F, "Machine", m))?,
-        ),
-        None => None,
-    };
-    let mut alerts = ordered(data);
-    if let Some(m) = &machine_id {
-        alerts.retain(|a| &a.machine_id == m);
+    if let Some(data) = world.tenant_mut(tenant) {
+        adversarial::after_list(
+            data,
+            Listed::Alerts(ids),
+            machine.is_none(),
+            &plan,
+            state.clock.now(),
+        );
     }
-    let render = |a: &&Alert| render_mde::alert(a, tenant, expand);
-    let (page, total) = odata::apply_with(alerts, |a, p| props::mde_alert(a, p), render, options, 10_000);
-    let page = if render_page {
-        page.iter().map(render).collect()
-    } else {
-        Vec::new()
-    };
     Ok((page, total))
+}
+
+/// An alert's creation time, for the adversarial list orders.
+pub fn created(a: &Alert) -> time::OffsetDateTime {
+    a.alert_creation_time
+}
+
+/// An alert's last update, for the adversarial list orders.
+pub fn updated(a: &Alert) -> time::OffsetDateTime {
+    a.last_update_time
 }
 
 /// A bare number, as OData's `$count` path segment answers.

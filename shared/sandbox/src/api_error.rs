@@ -143,7 +143,7 @@ impl IntoResponse for ApiError {
                 "code": self.code,
                 "message": self.message,
                 "innerError": {
-                    "date": format_time(time::OffsetDateTime::now_utc()),
+                    "date": format_time(crate::clock::request_now()),
                     "request-id": request_id,
                     "client-request-id": request_id,
                 }

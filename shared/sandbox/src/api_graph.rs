@@ -1,8 +1,10 @@
 //! Graph security: incidents (`$expand=alerts`) and alerts_v2 with `$filter`, `$top`, `$skip`, `$count`,
 //! `@odata.nextLink` paging; get, PATCH, comments. Evolvable enums follow the `Prefer` header.
 //!
-//! Order: newest first (`createdDateTime` descending, then id). A page holds at most `data.graph_page_size` records;
-//! `@odata.nextLink` is present while records remain.
+//! Documented order: newest first (`createdDateTime` descending, then id); see `adversarial.list_order` for the
+//! others. A page holds at most `data.graph_page_size` records; `@odata.nextLink` is present while records remain,
+//! unless `adversarial.graph_omit_next_link_with_top` drops it when the request sent `$top`.
+//! `adversarial.graph_max_skip` refuses larger `$skip` values with 400 `badRequest`.
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -11,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use crate::adversarial::{self, ListPlan, Listed};
 use crate::api_common::{
     base_url, entity, include_unknown_enum_members, invalid_input, object_body, opt_string, query_options,
 };
@@ -106,21 +109,32 @@ pub const ALERTS: CollectionSpec = CollectionSpec {
 
 /// One Graph page: `select` gets the caller's options with `$top` capped at the configured page size (and that size
 /// as the default `$top`) and answers the rendered page and the number matched; adds `@odata.count` and
-/// `@odata.nextLink`.
+/// `@odata.nextLink` (as `plan` allows).
 fn page(
     state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     options: &QueryOptions,
+    plan: &ListPlan,
     context: &str,
     select: impl FnOnce(&QueryOptions, usize) -> (Vec<Value>, usize),
-) -> Response {
+) -> Result<Response, ApiError> {
+    if let Some(max) = plan.graph_max_skip
+        && options.skip > max
+    {
+        return Err(ApiError::bad_request(
+            F,
+            format!(
+                "Invalid value '{}' for query option '$skip': the maximum allowed value is {max}.",
+                options.skip
+            ),
+        ));
+    }
     let page_size = state.config.data.graph_page_size.max(1);
     let options_for_page = QueryOptions {
         top: Some(options.top.unwrap_or(page_size).min(page_size)),
         skip: options.skip,
         filter: options.filter.clone(),
-        order_by: options.order_by.clone(),
         ..QueryOptions::default()
     };
     let (values, total) = select(&options_for_page, page_size);
@@ -133,7 +147,8 @@ fn page(
         body.insert("@odata.count".to_owned(), json!(total));
     }
     let next_skip = options.skip + values.len();
-    if next_skip < total && !values.is_empty() {
+    let omit = plan.graph_omit_next_link_with_top && options.top.is_some();
+    if next_skip < total && !values.is_empty() && !omit {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         let raw = uri.query().unwrap_or_default();
         for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
@@ -148,7 +163,7 @@ fn page(
         );
     }
     body.insert("value".to_owned(), Value::Array(values));
-    Json(Value::Object(body)).into_response()
+    Ok(Json(Value::Object(body)).into_response())
 }
 
 /// `GET /v1.0/security/incidents`.
@@ -162,31 +177,48 @@ pub async fn list_incidents(
     let options = query_options(F, query.as_deref(), &INCIDENTS)?;
     let expand = options.expand.iter().any(|e| e == "alerts");
     let unknown = include_unknown_enum_members(&headers);
-    Ok(page(
+    let plan = state.adversary.plan(state.clock.now());
+    page(
         &state,
         &headers,
         &uri,
         &options,
+        &plan,
         "security/incidents",
         |paged, size| {
-            let world = state.world();
-            let Some(d) = world.tenant(&caller.tenant_id) else {
-                return (Vec::new(), 0);
+            let mut world = state.world();
+            let (values, total, ids) = {
+                let Some(d) = world.tenant(&caller.tenant_id) else {
+                    return (Vec::new(), 0);
+                };
+                let rollup = IncidentRollup::new(d);
+                let render = |i: &Incident, alerts: &[&Alert]| {
+                    render_graph::incident(d, i, alerts, &caller.tenant_id, expand, unknown)
+                };
+                let (items, total) = odata::apply_with(
+                    api_incidents::visible(d, &rollup, &plan),
+                    |i, p| props::graph_incident(i, p, &rollup, unknown),
+                    |i| render(i, &d.incident_alerts(i.id)),
+                    paged,
+                    size,
+                    |items, prefix| {
+                        plan.arrange(
+                            items,
+                            prefix,
+                            |i| i.created_time,
+                            |i| rollup.summary(i).last_update(i),
+                        );
+                    },
+                );
+                let ids: Vec<u64> = items.iter().map(|i| i.id).collect();
+                (api_incidents::render_page(d, &items, render), total, ids)
             };
-            let rollup = IncidentRollup::new(d);
-            let render = |i: &Incident, alerts: &[&Alert]| {
-                render_graph::incident(d, i, alerts, &caller.tenant_id, expand, unknown)
-            };
-            let (items, total) = odata::apply_with(
-                api_incidents::ordered(d),
-                |i, p| props::graph_incident(i, p, &rollup, unknown),
-                |i| render(i, &d.incident_alerts(i.id)),
-                paged,
-                size,
-            );
-            (api_incidents::render_page(d, &items, render), total)
+            if let Some(d) = world.tenant_mut(&caller.tenant_id) {
+                adversarial::after_list(d, Listed::Incidents(ids), true, &plan, state.clock.now());
+            }
+            (values, total)
         },
-    ))
+    )
 }
 
 /// `GET /v1.0/security/incidents/{id}`.
@@ -369,28 +401,42 @@ pub async fn list_alerts(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, ALERT_LIST)?;
     let options = query_options(F, query.as_deref(), &ALERTS)?;
-    Ok(page(
+    let plan = state.adversary.plan(state.clock.now());
+    page(
         &state,
         &headers,
         &uri,
         &options,
+        &plan,
         "security/alerts_v2",
         |paged, size| {
-            let world = state.world();
-            let Some(d) = world.tenant(&caller.tenant_id) else {
-                return (Vec::new(), 0);
+            let mut world = state.world();
+            let (values, total, ids) = {
+                let Some(d) = world.tenant(&caller.tenant_id) else {
+                    return (Vec::new(), 0);
+                };
+                let mut alerts = api_alerts::ordered(d);
+                if plan.visible_until.is_some() {
+                    alerts.retain(|a| plan.visible(a.last_update_time));
+                }
+                let render = |a: &&Alert| render_graph::alert(a, d.machine(&a.machine_id), &caller.tenant_id);
+                let (items, total) = odata::apply_with(
+                    alerts,
+                    |a, p| props::graph_alert(a, p),
+                    render,
+                    paged,
+                    size,
+                    |items, prefix| plan.arrange(items, prefix, api_alerts::created, api_alerts::updated),
+                );
+                let ids: Vec<String> = items.iter().map(|a| a.id.clone()).collect();
+                (items.iter().map(render).collect(), total, ids)
             };
-            let render = |a: &&Alert| render_graph::alert(a, d.machine(&a.machine_id), &caller.tenant_id);
-            let (items, total) = odata::apply_with(
-                api_alerts::ordered(d),
-                |a, p| props::graph_alert(a, p),
-                render,
-                paged,
-                size,
-            );
-            (items.iter().map(render).collect(), total)
+            if let Some(d) = world.tenant_mut(&caller.tenant_id) {
+                adversarial::after_list(d, Listed::Alerts(ids), true, &plan, state.clock.now());
+            }
+            (values, total)
         },
-    ))
+    )
 }
 
 /// `GET /v1.0/security/alerts_v2/{id}`.

@@ -1,7 +1,8 @@
 //! Microsoft 365 Defender incidents: list (`$top` ≤ 100, `$skip`, `$filter` on lastUpdateTime, createdTime, status,
 //! assignedTo), get, PATCH.
 //!
-//! Order: newest first (`createdTime` descending, then `incidentId` descending).
+//! Documented order: newest first (`createdTime` descending, then `incidentId` descending); see
+//! `adversarial.list_order` for the others.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::adversarial::{self, ListPlan, Listed};
 use crate::api_common::{
     base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
 };
@@ -94,29 +96,52 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
+    let plan = state.adversary.plan(state.clock.now());
     let page: Vec<Value> = {
-        let world = state.world();
-        match world.tenant(&caller.tenant_id) {
+        let mut world = state.world();
+        let (page, ids) = match world.tenant(&caller.tenant_id) {
             Some(d) => {
                 let rollup = IncidentRollup::new(d);
                 let render =
                     |i: &Incident, alerts: &[&Alert]| render_m365d::incident(d, i, alerts, &caller.tenant_id);
                 let (page, _) = odata::apply_with(
-                    ordered(d),
+                    visible(d, &rollup, &plan),
                     |i, p| props::m365d_incident(i, p, &rollup),
                     |i| render(i, &d.incident_alerts(i.id)),
                     &options,
                     100,
+                    |items, prefix| {
+                        plan.arrange(
+                            items,
+                            prefix,
+                            |i| i.created_time,
+                            |i| rollup.summary(i).last_update(i),
+                        );
+                    },
                 );
-                render_page(d, &page, render)
+                let ids: Vec<u64> = page.iter().map(|i| i.id).collect();
+                (render_page(d, &page, render), ids)
             }
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
+        };
+        if let Some(d) = world.tenant_mut(&caller.tenant_id) {
+            adversarial::after_list(d, Listed::Incidents(ids), true, &plan, state.clock.now());
         }
+        page
     };
     Ok(collection(
         format!("{}/api/$metadata#Incidents", base_url(&headers)),
         page,
     ))
+}
+
+/// The tenant's incidents a list shows now (`adversarial.visibility_lag_seconds`), in the documented order.
+pub fn visible<'d>(data: &'d TenantData, rollup: &IncidentRollup<'_>, plan: &ListPlan) -> Vec<&'d Incident> {
+    let mut list = ordered(data);
+    if plan.visible_until.is_some() {
+        list.retain(|i| plan.visible(rollup.summary(i).last_update(i)));
+    }
+    list
 }
 
 fn parse_id(id: &str) -> Result<u64, ApiError> {

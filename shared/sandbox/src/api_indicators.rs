@@ -2,7 +2,7 @@
 //! (≤ 500); value validation per type; the active-indicator cap. `Ti.ReadWrite` sees only the app's own indicators,
 //! `Ti.ReadWrite.All` sees all.
 //!
-//! Order of the list: `id` ascending.
+//! Documented order of the list: `id` ascending; see `adversarial.list_order` for the others.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -148,18 +148,16 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
+    let plan = state.adversary.plan(state.clock.now());
     let records: Vec<Value> = {
         let world = state.world();
-        world
+        let mut indicators: Vec<&Indicator> = world
             .tenant(&caller.tenant_id)
-            .map(|d| {
-                d.indicators
-                    .iter()
-                    .filter(|i| visible(&caller, i))
-                    .map(render_mde::indicator)
-                    .collect()
-            })
-            .unwrap_or_default()
+            .map(|d| d.indicators.iter().filter(|i| visible(&caller, i)).collect())
+            .unwrap_or_default();
+        let all = indicators.len();
+        plan.arrange(&mut indicators, all, |i| i.creation_time, |i| i.last_update_time);
+        indicators.into_iter().map(render_mde::indicator).collect()
     };
     let (page, _) = odata::apply(records, &options, 10_000);
     Ok(collection(

@@ -1,6 +1,7 @@
 //! MDE machines: list, get by id or computer name, `findbyip(ip='…',timestamp=…)`.
 //!
-//! Order: `computerDnsName` ascending, then `id`.
+//! Documented order: `computerDnsName` ascending, then `id`; see `adversarial.list_order` for the others (machines
+//! have no creation or update time: they use `firstSeen` and `lastSeen`).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -13,6 +14,7 @@ use crate::api_common::{base_url, collection, entity, invalid_input, query_optio
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
 use crate::clock::parse_time;
+use crate::model::Machine;
 use crate::odata::{self, CollectionSpec, PropType};
 use crate::rate_limit::Limits;
 use crate::render_mde;
@@ -76,9 +78,10 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
+    let plan = state.adversary.plan(state.clock.now());
     let records: Vec<Value> = {
         let world = state.world();
-        let mut machines: Vec<_> = world
+        let mut machines: Vec<&Machine> = world
             .tenant(&caller.tenant_id)
             .map(|d| d.machines.iter().collect())
             .unwrap_or_default();
@@ -87,6 +90,8 @@ pub async fn list(
                 .cmp(&b.computer_dns_name)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let all = machines.len();
+        plan.arrange(&mut machines, all, |m| m.first_seen, |m| m.last_seen);
         machines.into_iter().map(render_mde::machine).collect()
     };
     let (page, _) = odata::apply(records, &options, 10_000);

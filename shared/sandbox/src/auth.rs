@@ -183,7 +183,7 @@ fn verify(state: &Shared, token: &str) -> Result<Map<String, Value>, String> {
     let data = decode::<Map<String, Value>>(token, &state.keys.decoding, &validation)
         .map_err(|_| "The access token signature is invalid.".to_owned())?;
     let claims = data.claims;
-    let now = state.clock.now().unix_timestamp();
+    let now = state.clock.token_now().unix_timestamp();
     let claim = |name: &str| claims.get(name).and_then(Value::as_i64).unwrap_or_default();
     if now >= claim("exp") {
         return Err("The access token has expired.".to_owned());

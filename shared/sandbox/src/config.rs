@@ -51,6 +51,102 @@ pub struct SandboxConfig {
     pub machine_actions: MachineActionSettings,
     /// Fault injection rules active from the start (more can be added with `POST /_sandbox/faults`).
     pub faults: Vec<FaultRule>,
+    /// Adversarial behaviour: list order, changes while a client pages, visibility lag, clock skew, Graph paging
+    /// ceilings (also changeable at runtime with `POST /_sandbox/adversarial`).
+    #[serde(default)]
+    pub adversarial: AdversarialSettings,
+}
+
+/// Behaviour that is legal for the real service but hard on clients: nothing here is promised by Microsoft, and
+/// nothing rules it out. The defaults are as hard as the real service may be where it costs a test nothing: lists
+/// by last update ascending (no order is documented), Graph omitting `@odata.nextLink` when `$top` is sent and
+/// refusing `$skip` over 500 (as reported); changes while paging, visibility lag and clock skew are opt-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdversarialSettings {
+    /// The order of every list (MDE alerts, machine alerts, Microsoft 365 Defender incidents, Graph incidents and
+    /// alerts_v2, machine actions, indicators, machines); `$skip` pages over it.
+    pub list_order: ListOrder,
+    /// Changes made while clients page: after a number of list calls, update some records a list has already
+    /// returned and some it has not, and create new ones.
+    pub mutate: Option<MutateSettings>,
+    /// A record whose last update is later than the service's now minus this many seconds is not listed yet
+    /// (gets by id return it). Applies to the alert and incident lists.
+    pub visibility_lag_seconds: u64,
+    /// The service's clock runs this many seconds ahead (negative: behind) of simulated time: the `Date` header and
+    /// every timestamp the service stamps. Tokens keep wall-clock time.
+    pub clock_skew_seconds: i64,
+    /// Graph answers without `@odata.nextLink` whenever the request sent `$top`, even if records remain.
+    pub graph_omit_next_link_with_top: bool,
+    /// Graph refuses a `$skip` above this (400 `badRequest`); no limit when absent.
+    pub graph_max_skip: Option<usize>,
+}
+
+impl Default for AdversarialSettings {
+    fn default() -> Self {
+        Self {
+            list_order: ListOrder::LastupdateAsc,
+            mutate: None,
+            visibility_lag_seconds: 0,
+            clock_skew_seconds: 0,
+            graph_omit_next_link_with_top: true,
+            graph_max_skip: Some(500),
+        }
+    }
+}
+
+/// The order lists answer in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    /// The orders the documentation's examples suggest: alerts and incidents newest created first, machines by
+    /// name, machine actions newest first, indicators by id.
+    #[default]
+    Documented,
+    /// Newest created first (machines: newest `firstSeen` first).
+    CreatedDesc,
+    /// Oldest last update first (machines: `lastSeen`).
+    LastupdateAsc,
+    /// Newest last update first (machines: `lastSeen`).
+    LastupdateDesc,
+    /// A different pseudo-random order on every list request.
+    Unstable,
+}
+
+/// Changes made while clients page (see [`AdversarialSettings::mutate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MutateSettings {
+    /// Fire right after this list call (1-based), counted per tenant over the four exported collections (MDE
+    /// alerts, Microsoft 365 Defender incidents, Graph incidents, Graph alerts_v2) since the setting took effect.
+    pub after_list_calls: u64,
+    /// Alerts to update among those some list response already returned (directly, or through their incident).
+    #[serde(default)]
+    pub update_returned: usize,
+    /// Alerts to update among those no list response has returned yet.
+    #[serde(default)]
+    pub update_unreturned: usize,
+    /// New alerts to create, each in a new incident.
+    #[serde(default)]
+    pub create: usize,
+    /// Fire again every this many list calls after the first time; once when absent.
+    #[serde(default)]
+    pub repeat_every: Option<u64>,
+}
+
+impl AdversarialSettings {
+    /// Checks values that cannot work (a mutation after list call 0, a repeat every 0 calls).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(m) = &self.mutate {
+            if m.after_list_calls == 0 {
+                return Err("adversarial.mutate.after_list_calls must be at least 1".to_owned());
+            }
+            if m.repeat_every == Some(0) {
+                return Err("adversarial.mutate.repeat_every must be at least 1".to_owned());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One tenant of the emulated Entra ID.
@@ -135,7 +231,8 @@ pub struct DataSettings {
     pub new_alerts_per_hour: usize,
     /// Maximum number of active indicators per tenant (Microsoft documents 15,000).
     pub indicator_cap: usize,
-    /// Page size of Graph collections when `$top` is absent (and the largest page served).
+    /// Page size of Graph collections when `$top` is absent, and the largest page served (default 1,000: the `$top`
+    /// cap Graph's security constraints name).
     pub graph_page_size: usize,
 }
 
@@ -228,6 +325,7 @@ impl Default for SandboxConfig {
             rate_limits: RateLimitSettings::default(),
             machine_actions: MachineActionSettings::default(),
             faults: Vec::new(),
+            adversarial: AdversarialSettings::default(),
         }
     }
 }
@@ -285,7 +383,7 @@ impl Default for DataSettings {
             alert_updates_per_hour: 4,
             new_alerts_per_hour: 1,
             indicator_cap: 15_000,
-            graph_page_size: 50,
+            graph_page_size: 1_000,
         }
     }
 }

@@ -382,7 +382,7 @@ fn token_response(
     acr: &str,
     version: Version,
 ) -> Response {
-    let now = state.clock.now().unix_timestamp();
+    let now = state.clock.token_now().unix_timestamp();
     let lifetime = state.config.tokens.lifetime_seconds as i64;
     let exp = now + lifetime;
     let tid = tenant.id.to_lowercase();

@@ -11,6 +11,7 @@
 //! The key material in `demo/` is public demo material: it only opens the sandbox.
 
 mod admin;
+mod adversarial;
 mod api_actions;
 mod api_alerts;
 mod api_common;
@@ -42,11 +43,13 @@ mod server;
 mod state;
 mod store;
 
+pub use adversarial::{BulkUpdateReport, MutationReport};
 pub use config::{
-    AppRegistration, CONFIG_SCHEMA_FILE, DEMO_CLIENT_CERT_PEM, DEMO_CLIENT_ID, DEMO_CLIENT_KEY_PEM,
-    DEMO_CLIENT_SECRET, DEMO_PARTIAL_MISSING_ROLES, DEMO_TENANT_FULL, DEMO_TENANT_PARTIAL,
-    DEMO_TENANT_UNCONSENTED, DataSettings, GrantedRoles, MachineActionSettings, RateLimitOverride,
-    RateLimitSettings, SandboxConfig, TenantSettings, TokenSettings, config_schema, render_config_schema,
+    AdversarialSettings, AppRegistration, CONFIG_SCHEMA_FILE, DEMO_CLIENT_CERT_PEM, DEMO_CLIENT_ID,
+    DEMO_CLIENT_KEY_PEM, DEMO_CLIENT_SECRET, DEMO_PARTIAL_MISSING_ROLES, DEMO_TENANT_FULL,
+    DEMO_TENANT_PARTIAL, DEMO_TENANT_UNCONSENTED, DataSettings, GrantedRoles, ListOrder,
+    MachineActionSettings, MutateSettings, RateLimitOverride, RateLimitSettings, SandboxConfig,
+    TenantSettings, TokenSettings, config_schema, render_config_schema,
 };
 pub use error::SandboxError;
 pub use faults::{FaultKind, FaultRule};

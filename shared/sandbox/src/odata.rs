@@ -1,7 +1,9 @@
 //! OData query options as the Defender APIs support them: `$filter` (eq, ne, gt, ge, lt, le, and, or, not,
 //! parentheses, startswith / endswith / contains; string, number, boolean, null and unquoted datetime literals),
-//! `$top`, `$skip`, `$expand`, `$orderby`, `$count`. Property names are matched case-insensitively (the docs spell
-//! them inconsistently); unknown properties, type mismatches and syntax errors are errors.
+//! `$top`, `$skip`, `$expand`, and `$count=true` where documented (Graph). Property names are matched
+//! case-insensitively (the docs spell them inconsistently); unknown properties, type mismatches and syntax errors are
+//! errors. `$orderby` is documented for none of the emulated collections and is always refused, as is `$count` where
+//! it is not documented (MDE documents only the `/$count` path segment).
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -30,7 +32,7 @@ pub enum PropType {
 pub struct CollectionSpec {
     /// Entity type name for error messages.
     pub entity: &'static str,
-    /// Filterable / sortable properties, canonical JSON names.
+    /// Filterable properties, canonical JSON names.
     pub props: &'static [(&'static str, PropType)],
     /// Values accepted in `$expand`.
     pub expand: &'static [&'static str],
@@ -55,8 +57,6 @@ pub struct QueryOptions {
     pub skip: usize,
     /// `$expand` values (canonical).
     pub expand: Vec<String>,
-    /// `$orderby` keys: (property, descending).
-    pub order_by: Vec<(String, bool)>,
     /// `$count=true`.
     pub count: bool,
     /// Query parameters other than OData system options (e.g. Graph's none, MDE's none), kept for nextLink.
@@ -151,28 +151,13 @@ pub fn parse_query(raw: Option<&str>, spec: &CollectionSpec) -> Result<QueryOpti
                     options.expand.push((*found).to_owned());
                 }
             }
-            "$orderby" => {
-                for item in value.split(',').map(str::trim) {
-                    let mut words = item.split_whitespace();
-                    let prop = words
-                        .next()
-                        .ok_or_else(|| ODataError("Empty $orderby clause.".to_owned()))?;
-                    let (name, _) = property(prop, spec)?;
-                    let desc = match words.next() {
-                        None | Some("asc") => false,
-                        Some("desc") => true,
-                        Some(other) => {
-                            return Err(ODataError(format!("Syntax error at '{other}' in '$orderby'.")));
-                        }
-                    };
-                    options.order_by.push((name.to_owned(), desc));
-                }
-            }
+            "$orderby" => return Err(not_allowed("OrderBy")),
             "$count" if spec.count => match value.as_ref() {
                 "true" => options.count = true,
                 "false" => options.count = false,
                 other => return Err(ODataError(format!("'{other}' is not a valid count option."))),
             },
+            "$count" => return Err(not_allowed("Count")),
             k if k.starts_with('$') => {
                 return Err(ODataError(format!("The query parameter '{k}' is not supported.")));
             }
@@ -180,6 +165,13 @@ pub fn parse_query(raw: Option<&str>, spec: &CollectionSpec) -> Result<QueryOpti
         }
     }
     Ok(options)
+}
+
+/// The refusal of a query option the collection does not allow (in ASP.NET Web API OData's wording).
+fn not_allowed(option: &str) -> ODataError {
+    ODataError(format!(
+        "Query option '{option}' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings."
+    ))
 }
 
 fn parse_count_value(name: &str, value: &str) -> Result<usize, ODataError> {
@@ -202,7 +194,7 @@ fn property<'a>(name: &str, spec: &'a CollectionSpec) -> Result<(&'a str, PropTy
         })
 }
 
-/// A property value as `$filter` and `$orderby` see it: typed, borrowed where possible. Read from a record's model by
+/// A property value as `$filter` sees it: typed, borrowed where possible. Read from a record's model by
 /// a collection's accessor, or from its rendered JSON ([`Prop::of_json`]); both compare the same way.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prop<'a> {
@@ -260,15 +252,6 @@ impl<'a> Prop<'a> {
         Self::Num(Number::from(n))
     }
 
-    /// The instant of a datetime, or of a string that parses as one.
-    fn instant(&self) -> Option<OffsetDateTime> {
-        match self {
-            Self::Time(t) => Some(*t),
-            Self::Str(s) => parse_time(s),
-            _ => None,
-        }
-    }
-
     /// The text of a string or datetime as rendered.
     fn text(&self) -> Option<Cow<'_, str>> {
         match self {
@@ -279,7 +262,8 @@ impl<'a> Prop<'a> {
     }
 }
 
-/// Applies options to rendered records: filter, order, skip, top. Returns the page and the number matched.
+/// Applies options to rendered records, already in list order: filter, skip, top. Returns the page and the number
+/// matched.
 pub fn apply(records: Vec<Value>, options: &QueryOptions, default_top: usize) -> (Vec<Value>, usize) {
     apply_with(
         records,
@@ -287,10 +271,13 @@ pub fn apply(records: Vec<Value>, options: &QueryOptions, default_top: usize) ->
         Value::clone,
         options,
         default_top,
+        |_, _| {},
     )
 }
 
-/// Applies options to typed records: filter, order, skip, top. Returns the page and the number matched.
+/// Applies options to typed records: filter, then `arrange` (the list order: it gets the matched records and how
+/// many leading ones the page needs, `$skip` + `$top`, and must put those first, in order), then skip and top.
+/// Returns the page and the number matched.
 ///
 /// `fast` reads a property from the model; where it answers `None`, the record is rendered once (`render`, memoised
 /// per record) and the property is read from the JSON, so results never depend on which properties `fast` knows.
@@ -300,12 +287,13 @@ pub fn apply_with<T, F, R>(
     render: R,
     options: &QueryOptions,
     default_top: usize,
+    arrange: impl FnOnce(&mut Vec<T>, usize),
 ) -> (Vec<T>, usize)
 where
     F: for<'x> Fn(&'x T, &str) -> Option<Prop<'x>>,
     R: Fn(&T) -> Value,
 {
-    let matched: Vec<T> = match &options.filter {
+    let mut matched: Vec<T> = match &options.filter {
         None => items,
         Some(filter) => items
             .into_iter()
@@ -317,30 +305,8 @@ where
     };
     let total = matched.len();
     let top = options.top.unwrap_or(default_top);
-    if options.order_by.is_empty() {
-        return (matched.into_iter().skip(options.skip).take(top).collect(), total);
-    }
-    let mut keyed: Vec<(T, OnceCell<Value>)> = matched.into_iter().map(|t| (t, OnceCell::new())).collect();
-    keyed.sort_by(|(a, ca), (b, cb)| {
-        for (prop, desc) in &options.order_by {
-            let ord = order(
-                &lookup(&fast, &render, a, ca, prop),
-                &lookup(&fast, &render, b, cb, prop),
-            );
-            let ord = if *desc { ord.reverse() } else { ord };
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        }
-        Ordering::Equal
-    });
-    let page = keyed
-        .into_iter()
-        .skip(options.skip)
-        .take(top)
-        .map(|(t, _)| t)
-        .collect();
-    (page, total)
+    arrange(&mut matched, options.skip.saturating_add(top).min(total));
+    (matched.into_iter().skip(options.skip).take(top).collect(), total)
 }
 
 /// A property of `item`: from `fast`, else from its rendering (made once, kept in `cell`).
@@ -352,27 +318,6 @@ fn lookup<'x, T>(
     prop: &str,
 ) -> Prop<'x> {
     fast(item, prop).unwrap_or_else(|| Prop::of_json(cell.get_or_init(|| render(item)).get(prop)))
-}
-
-/// `$orderby` order of two values: numbers numerically, datetimes (and strings that are datetimes) as instants,
-/// other strings ordinally, null first; anything else ties.
-fn order(a: &Prop<'_>, b: &Prop<'_>) -> Ordering {
-    match (a, b) {
-        (Prop::Time(x), Prop::Time(y)) => x.cmp(y),
-        (Prop::Num(x), Prop::Num(y)) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .partial_cmp(&y.as_f64().unwrap_or(0.0))
-            .unwrap_or(Ordering::Equal),
-        (Prop::Str(_) | Prop::Time(_), Prop::Str(_) | Prop::Time(_)) => match (a.instant(), b.instant()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => a.text().cmp(&b.text()),
-        },
-        (Prop::Null, Prop::Null) => Ordering::Equal,
-        (Prop::Null, _) => Ordering::Less,
-        (_, Prop::Null) => Ordering::Greater,
-        _ => Ordering::Equal,
-    }
 }
 
 fn eval<'r>(expr: &Expr, get: &impl Fn(&str) -> Prop<'r>) -> bool {
@@ -755,5 +700,13 @@ mod tests {
             parse_query(Some("$count=true"), &SPEC).is_err(),
             "$count is not supported on this collection"
         );
+        for refused in ["$orderby=status", "$orderby=status desc", "$orderby=nothing"] {
+            let error = parse_query(Some(refused), &SPEC).expect_err(refused);
+            assert!(
+                error.0.contains("'OrderBy' is not allowed"),
+                "{refused}: {}",
+                error.0
+            );
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! not collide, so every cloud URL of a client can point at the same listener.
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
-use axum::middleware::from_fn_with_state;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -12,7 +13,7 @@ use crate::api_error::{ApiError, Flavor};
 use crate::state::AppState;
 use crate::{
     admin, api_actions, api_alerts, api_graph, api_hunting, api_incidents, api_indicators, api_machines,
-    entra, faults, request_log,
+    clock, entra, faults, request_log,
 };
 
 fn api_routes() -> Router<AppState> {
@@ -92,6 +93,12 @@ fn admin_routes() -> Router<AppState> {
         .route("/requests", get(admin::requests).delete(admin::clear_requests))
         .route("/advance", post(admin::advance))
         .route(
+            "/adversarial",
+            get(admin::adversarial).post(admin::set_adversarial),
+        )
+        .route("/mutate", post(admin::mutate))
+        .route("/bulk_update", post(admin::bulk_update))
+        .route(
             "/faults",
             get(admin::faults)
                 .post(admin::add_faults)
@@ -145,7 +152,18 @@ async fn method_not_allowed(uri: Uri) -> Response {
     .into_response()
 }
 
-/// Builds the application with its middleware (request log outermost, then faults).
+/// Middleware: runs the request with the service time it arrived at (for error bodies) and answers with a `Date`
+/// header from the service's clock (simulated time plus skew) instead of hyper's wall-clock one.
+async fn service_date(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = clock::with_request_now(state.clock.now(), next.run(request)).await;
+    if let Ok(value) = HeaderValue::from_str(&clock::format_http_date(state.clock.now())) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
+}
+
+/// Builds the application with its middleware (the service's `Date` outermost, then the request log, then
+/// faults).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api_routes())
@@ -157,5 +175,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), faults::inject))
         .layer(from_fn_with_state(state.clone(), request_log::record))
+        .layer(from_fn_with_state(state.clone(), service_date))
         .with_state(state)
 }

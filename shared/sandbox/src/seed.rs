@@ -154,6 +154,7 @@ pub fn tenant_data(
         new_incident(&mut tenant_data, &domain, now - age + jitter, size);
         remaining -= size;
     }
+    tenant_data.clamp_to_now(0, 0, now);
     // Stored oldest first, the exact reverse of the API order (newest first), so the per-request sort is linear and
     // later alerts and incidents append in order. An incident's alerts keep their relative order (7 minutes apart).
     oldest_first(&mut tenant_data.alerts);

@@ -12,7 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::SandboxConfig;
+use time::OffsetDateTime;
+
+use crate::adversarial::{BulkUpdateReport, MutationReport};
+use crate::config::{AdversarialSettings, SandboxConfig};
 use crate::error::SandboxError;
 use crate::faults::ConnectionKiller;
 use crate::request_log::RequestRecord;
@@ -114,9 +117,61 @@ impl SandboxHandle {
         self.shared.log.clear();
     }
 
-    /// The configuration in force.
+    /// The configuration the sandbox started with (the adversarial settings in force: [`Self::adversarial`]).
     pub fn config(&self) -> &SandboxConfig {
         &self.shared.config
+    }
+
+    /// The service's now: simulated time plus the clock skew, as stamped on records and sent in `Date` headers.
+    pub fn now(&self) -> OffsetDateTime {
+        self.shared.clock.now()
+    }
+
+    /// The adversarial settings in force.
+    pub fn adversarial(&self) -> AdversarialSettings {
+        self.shared.adversary.settings()
+    }
+
+    /// Replaces the adversarial settings (as `POST /_sandbox/adversarial` does): the clock skew applies at once and
+    /// the list calls counted for `mutate` start again from zero.
+    pub fn set_adversarial(&self, settings: AdversarialSettings) -> Result<(), SandboxError> {
+        self.shared
+            .set_adversarial(settings)
+            .map_err(SandboxError::Config)
+    }
+
+    /// Updates `update` alerts of `tenant` that a list response already returned (directly or through their
+    /// incident) and `update` that none returned yet (fewer when there are not that many), and creates `create`
+    /// alerts, each in a new incident; everything stamped with the service's now (as `POST /_sandbox/mutate`).
+    pub fn mutate(&self, tenant: &str, update: usize, create: usize) -> Result<MutationReport, SandboxError> {
+        crate::admin::mutate_tenant(&self.shared, tenant, update, create)
+            .ok_or_else(|| unknown_tenant(tenant))
+    }
+
+    /// Stamps `count` alerts of `tenant` (all when it has fewer) with one and the same last-update time, the
+    /// service's now, as a bulk resolve in the portal does (as `POST /_sandbox/bulk_update`).
+    pub fn bulk_update(&self, tenant: &str, count: usize) -> Result<BulkUpdateReport, SandboxError> {
+        crate::admin::bulk_update_tenant(&self.shared, tenant, count).ok_or_else(|| unknown_tenant(tenant))
+    }
+
+    /// Every record of an exported dataset of `tenant` as (id, last update), rendered exactly as the API renders
+    /// them: `mde_alerts` (alert `id`, `lastUpdateTime`), `m365d_incidents` (`incidentId`, `lastUpdateTime`),
+    /// `graph_incidents` (`id`, `lastUpdateDateTime`), `graph_alerts_v2` (`id`, `lastUpdateDateTime`). Ignores the
+    /// visibility lag (these are the versions that exist). Empty for an unknown tenant.
+    ///
+    /// # Panics
+    /// On a dataset name other than those four (a mistake in the calling test).
+    pub fn current_versions(&self, tenant: &str, dataset: &str) -> Vec<(String, String)> {
+        assert!(
+            crate::adversarial::DATASETS.contains(&dataset),
+            "unknown dataset '{dataset}': expected one of {:?}",
+            crate::adversarial::DATASETS
+        );
+        let world = self.shared.world();
+        world
+            .tenant(tenant)
+            .and_then(|data| crate::adversarial::current_versions(data, dataset))
+            .unwrap_or_default()
     }
 
     /// Moves simulated time forward (as `POST /_sandbox/advance` does).
@@ -131,6 +186,10 @@ impl SandboxHandle {
             let _ = task.await;
         }
     }
+}
+
+fn unknown_tenant(tenant: &str) -> SandboxError {
+    SandboxError::Config(format!("unknown tenant '{tenant}'"))
 }
 
 impl Drop for SandboxHandle {

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::adversarial::Adversary;
 use crate::clock::SimClock;
-use crate::config::SandboxConfig;
+use crate::config::{AdversarialSettings, SandboxConfig};
 use crate::error::SandboxError;
 use crate::faults::FaultInjector;
 use crate::keys::{ClientCertificate, SigningKeys};
@@ -30,6 +31,8 @@ pub struct Shared {
     pub limiter: RateLimiter,
     /// Fault injector.
     pub faults: FaultInjector,
+    /// Adversarial settings in force.
+    pub adversary: Adversary,
 }
 
 /// Handle passed to handlers.
@@ -71,9 +74,12 @@ impl Shared {
                 .collect::<Result<Vec<_>, _>>()?;
             certificates.insert(app.client_id.to_lowercase(), certs);
         }
+        config.adversarial.validate().map_err(SandboxError::Config)?;
         let clock = SimClock::default();
+        clock.set_skew(skew(&config.adversarial));
         let world = World::seed(&config, clock.now());
         let faults = FaultInjector::new(config.faults.clone(), config.data.seed);
+        let adversary = Adversary::new(config.adversarial.clone(), config.data.seed);
         Ok(Self {
             keys: SigningKeys::demo()?,
             certificates,
@@ -82,12 +88,38 @@ impl Shared {
             log: RequestLog::default(),
             limiter: RateLimiter::default(),
             faults,
+            adversary,
             config,
         })
+    }
+
+    /// Replaces the adversarial settings: the clock skew changes at once and the list calls counted for
+    /// `mutate` start again from zero.
+    pub fn set_adversarial(&self, settings: AdversarialSettings) -> Result<(), String> {
+        settings.validate()?;
+        self.clock.set_skew(skew(&settings));
+        self.adversary.replace(settings);
+        for data in self.world().tenants_mut() {
+            data.exposure.reset_calls();
+        }
+        Ok(())
+    }
+
+    /// The configuration in force, with the adversarial settings as they are now.
+    pub fn config_in_force(&self) -> SandboxConfig {
+        SandboxConfig {
+            adversarial: self.adversary.settings(),
+            ..self.config.clone()
+        }
     }
 
     /// Locks the world (a poisoned lock is still usable: every mutation is a complete assignment).
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The clock skew of some settings.
+fn skew(settings: &AdversarialSettings) -> time::Duration {
+    time::Duration::seconds(settings.clock_skew_seconds)
 }

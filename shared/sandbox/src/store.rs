@@ -7,6 +7,7 @@ use rand::RngExt as _;
 use rand::rngs::SmallRng;
 use time::{Duration, OffsetDateTime};
 
+use crate::adversarial::Exposure;
 use crate::config::{MachineActionSettings, SandboxConfig};
 use crate::model::{Alert, Incident, Indicator, Machine, MachineAction, ProcessEvent};
 use crate::seed;
@@ -30,6 +31,8 @@ pub struct TenantData {
     pub rng: SmallRng,
     /// Next incident id.
     pub next_incident_id: u64,
+    /// What list responses returned, and the list calls counted for `adversarial.mutate`.
+    pub exposure: Exposure,
     next_indicator: u64,
     domain: String,
 }
@@ -51,6 +54,7 @@ impl TenantData {
             events,
             rng,
             next_incident_id: 1,
+            exposure: Exposure::default(),
             next_indicator: 1,
             domain,
         }
@@ -61,6 +65,32 @@ impl TenantData {
         let id = self.next_indicator;
         self.next_indicator += 1;
         id
+    }
+
+    /// Pulls every timestamp after `now` of the alerts from index `alerts_from` and the incidents from
+    /// `incidents_from` back to `now`: the service never stamps a time it has not reached (seeded and generated
+    /// records draw their update times after their creation).
+    pub fn clamp_to_now(&mut self, alerts_from: usize, incidents_from: usize, now: OffsetDateTime) {
+        for a in self.alerts.iter_mut().skip(alerts_from) {
+            for t in [
+                &mut a.alert_creation_time,
+                &mut a.first_event_time,
+                &mut a.last_event_time,
+                &mut a.last_update_time,
+            ] {
+                *t = (*t).min(now);
+            }
+            if let Some(t) = &mut a.resolved_time {
+                *t = (*t).min(now);
+            }
+        }
+        for i in self.incidents.iter_mut().skip(incidents_from) {
+            i.created_time = i.created_time.min(now);
+            i.last_update_time = i.last_update_time.min(now);
+            for c in &mut i.comments {
+                c.created_time = c.created_time.min(now);
+            }
+        }
     }
 
     /// Finds a machine by id or computer name (case-insensitive), as MDE's get-machine does.
@@ -126,10 +156,12 @@ impl TenantData {
             }
         }
         let domain = self.domain.clone();
+        let (alerts_from, incidents_from) = (self.alerts.len(), self.incidents.len());
         for _ in 0..config.data.new_alerts_per_hour * hours {
             let created = now - Duration::seconds(self.rng.random_range(0..elapsed.whole_seconds().max(1)));
             seed::new_incident(self, &domain, created, 1);
         }
+        self.clamp_to_now(alerts_from, incidents_from, now);
     }
 }
 
@@ -176,7 +208,15 @@ impl AlertSummary {
 #[derive(Debug)]
 pub struct IncidentRollup<'d> {
     data: &'d TenantData,
-    summaries: OnceCell<HashMap<u64, AlertSummary>>,
+    summaries: OnceCell<Summaries>,
+}
+
+/// Summaries by incident id: a vector indexed from the smallest id when the ids are dense (they are allocated in
+/// sequence per tenant), else a map.
+#[derive(Debug)]
+enum Summaries {
+    Dense { first: u64, list: Vec<AlertSummary> },
+    Sparse(HashMap<u64, AlertSummary>),
 }
 
 impl<'d> IncidentRollup<'d> {
@@ -190,14 +230,41 @@ impl<'d> IncidentRollup<'d> {
 
     /// The summary of one incident's alerts.
     pub fn summary(&self, incident: &Incident) -> AlertSummary {
-        let summaries = self.summaries.get_or_init(|| {
+        let summaries = self.summaries.get_or_init(|| self.compute());
+        match summaries {
+            Summaries::Dense { first, list } => incident
+                .id
+                .checked_sub(*first)
+                .and_then(|i| list.get(usize::try_from(i).ok()?))
+                .copied()
+                .unwrap_or_default(),
+            Summaries::Sparse(map) => map.get(&incident.id).copied().unwrap_or_default(),
+        }
+    }
+
+    fn compute(&self) -> Summaries {
+        let ids = self.data.incidents.iter().map(|i| i.id);
+        let (first, last) = (ids.clone().min().unwrap_or(0), ids.max().unwrap_or(0));
+        let span = usize::try_from(last - first).unwrap_or(usize::MAX);
+        if span < self.data.incidents.len().saturating_mul(4).max(1024) {
+            let mut list = vec![AlertSummary::default(); span + 1];
+            for alert in &self.data.alerts {
+                if let Some(s) = alert
+                    .incident_id
+                    .checked_sub(first)
+                    .and_then(|i| list.get_mut(usize::try_from(i).ok()?))
+                {
+                    s.add(alert);
+                }
+            }
+            Summaries::Dense { first, list }
+        } else {
             let mut map: HashMap<u64, AlertSummary> = HashMap::new();
             for alert in &self.data.alerts {
                 map.entry(alert.incident_id).or_default().add(alert);
             }
-            map
-        });
-        summaries.get(&incident.id).copied().unwrap_or_default()
+            Summaries::Sparse(map)
+        }
     }
 }
 
@@ -247,6 +314,11 @@ impl World {
     /// A tenant's data, mutable.
     pub fn tenant_mut(&mut self, id: &str) -> Option<&mut TenantData> {
         self.tenants.get_mut(&id.to_lowercase())
+    }
+
+    /// Every tenant's data, mutable.
+    pub fn tenants_mut(&mut self) -> impl Iterator<Item = &mut TenantData> {
+        self.tenants.values_mut()
     }
 
     /// Applies the changes of `elapsed` simulated time to every tenant.

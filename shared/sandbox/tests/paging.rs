@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Env, GRAPH, M365D, MDE, values};
+use common::{Env, GRAPH, M365D, MDE, documented, values};
 use mde_sandbox::{DEMO_TENANT_FULL, SandboxConfig};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -25,7 +25,7 @@ fn world() -> World {
         .build()
         .unwrap();
     let (env, mde, xdr, graph) = runtime.block_on(async {
-        let mut config = SandboxConfig::default();
+        let mut config = documented(SandboxConfig::default());
         config.rate_limits.enabled = false;
         config.data.alerts_per_tenant = 45;
         let env = Env::with(config).await;

@@ -12,6 +12,19 @@ pub const M365D: &str = "https://api.security.microsoft.com";
 /// Graph scope.
 pub const GRAPH: &str = "https://graph.microsoft.com";
 
+/// `config` without adversarial behaviour: documented orders, Graph nextLinks always, no `$skip` ceiling.
+pub fn documented(mut config: SandboxConfig) -> SandboxConfig {
+    config.adversarial = mde_sandbox::AdversarialSettings {
+        list_order: mde_sandbox::ListOrder::Documented,
+        mutate: None,
+        visibility_lag_seconds: 0,
+        clock_skew_seconds: 0,
+        graph_omit_next_link_with_top: false,
+        graph_max_skip: None,
+    };
+    config
+}
+
 /// A started sandbox and an HTTP client.
 pub struct Env {
     pub sandbox: SandboxHandle,
@@ -19,9 +32,10 @@ pub struct Env {
 }
 
 impl Env {
-    /// The demo world.
+    /// The demo world, listing as the documentation's examples suggest (the adversarial defaults are tested in
+    /// `adversarial.rs`; these tests are about everything else).
     pub async fn demo() -> Self {
-        Self::with(SandboxConfig::default()).await
+        Self::with(documented(SandboxConfig::default())).await
     }
 
     /// A custom world.
