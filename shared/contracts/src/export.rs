@@ -19,8 +19,9 @@ pub struct ExportJob {
     /// for is never exported for it.
     #[serde(default)]
     pub datasets: Vec<Dataset>,
-    /// Backfill: also export records whose last update is at or after this RFC 3339 time, even if the
-    /// checkpoint is later. It never moves the query start later than the checkpoint's.
+    /// Backfill: also export records last updated between this RFC 3339 time and the start of what the
+    /// checkpoint already covers (`covered_from`). Records already exported are not exported again; a time the
+    /// export already covers has nothing to backfill (the summary says so); a time in the future is refused.
     #[serde(default)]
     pub since: Option<String>,
     /// Fan-out: instead of exporting, enqueue one job per selected tenant on the export queue (consumed by the
@@ -39,46 +40,74 @@ pub struct ExportedVersion {
     pub last_update: String,
 }
 
-/// A pass over a dataset that a run started and did not finish (deadline, failure): the next run resumes it.
+/// A pass of the format-1 checkpoint (read only, to upgrade it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PassProgress {
     /// The pass's query: `lastUpdate ge from` (RFC 3339).
     pub from: String,
-    /// When the pass started (RFC 3339): the watermark it will set once complete.
+    /// When the pass started (RFC 3339).
     pub started_at: String,
-    /// Records of the query already read and durably written (or deliberately moved past): the `$skip` to resume at.
+    /// Records of the query already read.
     pub skip: u64,
+}
+
+/// A backfill under way: the range `[from, to)` of last-update time, exported window by window up to `frontier`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillProgress {
+    /// Start of the range (the job's `since`, RFC 3339).
+    pub from: String,
+    /// End of the range: where the export's coverage started when the backfill was asked for (RFC 3339).
+    pub to: String,
+    /// Every record version last updated in `[from, frontier)` has been exported (RFC 3339).
+    pub frontier: String,
 }
 
 /// The checkpoint object of one (tenant, dataset): `checkpoints/<dataset>/tenant=<id>.json`.
 ///
-/// Every record version whose last update is before `watermark − overlap` has been exported; versions at or
-/// after it that were exported are listed in `seen`, so the next run (which queries from `watermark − overlap`)
-/// suppresses them. Written only after the objects holding those records are durable, with a conditional write
-/// on the etag read, so two concurrent runs cannot both advance it.
+/// Times are the service's (from its answers' `Date` header and its records), never this host's. Every record
+/// version last updated in `[covered_from, frontier)` has been exported, except a version that became visible
+/// more than the re-check band after its last-update time; each run re-reads the band before the frontier and
+/// `seen` suppresses what was exported already. Written only after the object holding those records is durable,
+/// with a conditional write on the etag read, so two concurrent runs cannot both advance it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportCheckpoint {
-    /// Format version (1).
+    /// Format version: 2 (a format-1 checkpoint is read and upgraded).
     pub version: u32,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The dataset.
     pub dataset: Dataset,
-    /// RFC 3339: the start of the last complete pass (the next pass queries from `watermark − overlap`); absent
-    /// until the first pass completes.
-    #[serde(default)]
-    pub watermark: Option<String>,
-    /// Record versions already exported whose last update is at or after `watermark − overlap`.
+    /// RFC 3339, service time: every version last updated before it has been exported (see above). Absent before
+    /// the first window is exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontier: Option<String>,
+    /// RFC 3339: where the export's coverage starts (the first run's start, or a finished backfill's `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_from: Option<String>,
+    /// The window width that suited the dataset's density last time, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<u64>,
+    /// The most rows the service has answered per page, when it answered fewer than `$top` with more to come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_cap: Option<u32>,
+    /// Record versions already exported whose last update is in the re-check band (at or after `frontier − band`).
     #[serde(default)]
     pub seen: Vec<ExportedVersion>,
-    /// An unfinished pass, resumed by the next run.
-    #[serde(default)]
+    /// A backfill under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillProgress>,
+    /// Format 1 only: the start of the last complete pass (read to upgrade, never written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
+    /// Format 1 only: an unfinished `$skip` pass (read to upgrade, never written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass: Option<PassProgress>,
     /// The run that wrote this checkpoint.
     pub run_id: String,
-    /// When it was written (RFC 3339).
+    /// When it was written (RFC 3339, this host's clock).
     pub updated_at: String,
 }
 
@@ -88,11 +117,11 @@ pub struct ExportCheckpoint {
 pub enum RecordFlag {
     /// The record has no id: its dedupe key cannot identify it.
     MissingId,
-    /// The record has no (valid) last-update time: it cannot be placed relative to the watermark.
+    /// The record has no (valid) last-update time: it cannot be placed relative to the frontier.
     MissingLastUpdate,
 }
 
-/// One line of an export object (`<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/<run-id>-<seq>.ndjson.gz`).
+/// One line of an export object (`<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/<from>_<to>.ndjson.gz`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordEnvelope {
@@ -112,19 +141,29 @@ pub struct RecordEnvelope {
     pub record: serde_json::Value,
 }
 
-/// The query of a page that kept failing.
+/// The query of a window that kept failing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantinedQuery {
-    /// `lastUpdate ge from` (RFC 3339).
+    /// Last update at or after this (RFC 3339).
     pub from: String,
-    /// `$skip` of the page.
-    pub skip: u64,
-    /// `$top` of the page, when set.
-    pub top: Option<u32>,
+    /// Last update before this (RFC 3339).
+    pub to: String,
+    /// Creation time `[start, end)`, when the window was split on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<(String, String)>,
+    /// `$top` of the request.
+    pub top: u32,
+    /// `$skip` of the request (a last-resort sweep), when not 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skip: u32,
 }
 
-/// A page that kept failing after bounded retries: `quarantine/<dataset>/tenant=<id>/<run-id>-<seq>.json`.
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// A window that kept failing after bounded retries: `quarantine/<dataset>/tenant=<id>/<run-id>-<seq>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantinedPage {
@@ -136,11 +175,12 @@ pub struct QuarantinedPage {
     pub run_id: String,
     /// When (RFC 3339).
     pub recorded_at: String,
-    /// The page's query.
+    /// The window's query.
     pub query: QuarantinedQuery,
     /// The error, as reported by the client (never a token).
     pub error: String,
-    /// Whether the run moved past the page (`skip_failed_pages`); otherwise the checkpoint holds before it.
+    /// Whether the run moved past the window (`skip_failed_pages`: its records are not exported); otherwise the
+    /// checkpoint holds before it.
     pub moved_past: bool,
 }
 
@@ -148,12 +188,12 @@ pub struct QuarantinedPage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetStatus {
-    /// Every page was exported and the watermark advanced.
+    /// Every window up to the service's time minus the settle time was exported and the frontier advanced.
     Completed,
-    /// The deadline came first: progress is saved and the next run resumes the pass.
+    /// The deadline (or the per-run call budget) came first: progress is saved and the next run goes on.
     Partial,
-    /// It failed (consent, throttling, a page that keeps failing, storage): see `error`; the checkpoint holds
-    /// at the last durable progress.
+    /// It failed (consent, throttling, an unreachable service, a window that keeps failing, storage): see
+    /// `error`; the checkpoint holds at the last durable progress.
     Failed,
     /// Another run advanced the checkpoint first: this run stopped (what it wrote is exported again at most).
     Conflict,
@@ -175,20 +215,30 @@ pub struct DatasetRunSummary {
     pub suppressed: u64,
     /// Records written with a flag (missing id or last-update time).
     pub flagged: u64,
-    /// Pages read.
+    /// Window requests answered.
     pub pages: u64,
-    /// Page requests made by this run (the client's internal retries are not visible here).
+    /// Requests made by this run (the client's internal retries are not visible here).
     pub api_calls: u64,
+    /// Windows that came back full and were read again in two parts.
+    #[serde(default)]
+    pub splits: u64,
+    /// Cells full at a single instant of both last-update and creation time, swept with `$skip` until two sweeps
+    /// agreed (a last resort: expected 0).
+    #[serde(default)]
+    pub skip_sweeps: u64,
     /// Compressed bytes written.
     pub bytes: u64,
     /// Export objects written.
     pub objects: u64,
-    /// Pages quarantined.
+    /// Windows quarantined.
     pub quarantined: u64,
-    /// Seconds between the end of the run and the watermark, when there is one.
+    /// Seconds between the service's time at the end of the run and the frontier, when there is one.
     pub lag_seconds: Option<i64>,
-    /// The watermark after the run (RFC 3339).
-    pub watermark: Option<String>,
+    /// The frontier after the run (RFC 3339, service time).
+    pub frontier: Option<String>,
+    /// Something the operator should know that is not an error (e.g. a backfill with nothing to do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// What went wrong (status `failed` or `conflict`).
     pub error: Option<String>,
 }
@@ -208,13 +258,18 @@ pub struct ExportRunSummary {
     /// Jobs enqueued (fan-out mode).
     #[serde(default)]
     pub jobs_enqueued: u64,
+    /// A failure of the whole run (e.g. the application credential was refused: nothing could be exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl ExportRunSummary {
-    /// Whether any (tenant, dataset) failed or lost a checkpoint race.
+    /// Whether the run, or any (tenant, dataset), failed or lost a checkpoint race.
     pub fn has_failures(&self) -> bool {
-        self.datasets
-            .iter()
-            .any(|d| matches!(d.status, DatasetStatus::Failed | DatasetStatus::Conflict))
+        self.error.is_some()
+            || self
+                .datasets
+                .iter()
+                .any(|d| matches!(d.status, DatasetStatus::Failed | DatasetStatus::Conflict))
     }
 }

@@ -29,8 +29,8 @@ pub use config::{
 pub use credential::AppCredential;
 pub use error::ContractError;
 pub use export::{
-    DatasetRunSummary, DatasetStatus, ExportCheckpoint, ExportJob, ExportRunSummary, ExportedVersion,
-    PassProgress, QuarantinedPage, QuarantinedQuery, RecordEnvelope, RecordFlag,
+    BackfillProgress, DatasetRunSummary, DatasetStatus, ExportCheckpoint, ExportJob, ExportRunSummary,
+    ExportedVersion, PassProgress, QuarantinedPage, QuarantinedQuery, RecordEnvelope, RecordFlag,
 };
 pub use partner::PartnerIdentity;
 pub use permissions::Permission;

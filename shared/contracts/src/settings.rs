@@ -103,9 +103,12 @@ pub struct RegistryFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExportSettings {
-    /// How far before the watermark each pass queries again, in seconds, for records the API makes visible
-    /// late and for clock skew. Versions already exported there are suppressed.
-    pub overlap_seconds: u64,
+    /// How long after the service's "now" a version may still become visible, in seconds: each run reads up to
+    /// the service's time (its `Date` header) minus this.
+    pub settle_seconds: u64,
+    /// How far behind the frontier each run reads again, in seconds, for versions that become visible later than
+    /// the settle time. Versions already exported there are suppressed (not written twice).
+    pub recheck_band_seconds: u64,
     /// How far back the first pass of a (tenant, dataset) without a checkpoint starts, in seconds (7 days).
     pub initial_lookback_seconds: u64,
     /// An export object is closed at the first page boundary after its compressed size reaches this many bytes.
@@ -114,16 +117,19 @@ pub struct ExportSettings {
     pub tenant_concurrency: u32,
     /// Move past a page that keeps failing (it is quarantined either way). Off: the cursor holds before it.
     pub skip_failed_pages: bool,
-    /// `$top` of MDE alert pages (1 to 10,000): memory per page against API calls.
+    /// `$top` of MDE alert pages (2 to 10,000): memory per page against API calls.
     pub mde_alerts_page_size: u32,
-    /// `$top` of Microsoft 365 Defender incident pages (1 to 100).
+    /// `$top` of Microsoft 365 Defender incident pages (2 to 100).
     pub m365d_incidents_page_size: u32,
-    /// `$top` of Graph pages; absent lets the service choose (it pages with `@odata.nextLink`).
-    pub graph_page_size: Option<u32>,
+    /// `$top` of Graph requests (2 to 1,000: Graph's security constraints cap `$top` at 1,000).
+    pub graph_page_size: u32,
     /// Most record versions a checkpoint lists for suppression (the newest are kept).
     pub max_seen: u64,
     /// Time kept before the invocation's deadline to write the last object and the checkpoint, in seconds.
     pub deadline_margin_seconds: u64,
+    /// Most requests one run makes per (tenant, dataset); absent for no bound. Spreads a large backfill over
+    /// several runs (each saves its progress) so it never takes a tenant's whole API quota.
+    pub max_calls_per_dataset: Option<u64>,
     /// gzip level, 0 to 9.
     pub gzip_level: u32,
     /// The fan-out queue (SQS URL): a scheduled run with `fan_out` enqueues one job per tenant there.
@@ -133,16 +139,18 @@ pub struct ExportSettings {
 impl Default for ExportSettings {
     fn default() -> Self {
         Self {
-            overlap_seconds: 10 * 60,
+            settle_seconds: 60,
+            recheck_band_seconds: 10 * 60,
             initial_lookback_seconds: 7 * 24 * 3600,
             max_object_bytes: 8 * 1024 * 1024,
             tenant_concurrency: 4,
             skip_failed_pages: false,
             mde_alerts_page_size: 2_000,
             m365d_incidents_page_size: 100,
-            graph_page_size: None,
+            graph_page_size: 1_000,
             max_seen: 100_000,
             deadline_margin_seconds: 15,
+            max_calls_per_dataset: None,
             gzip_level: 6,
             queue_url: None,
         }
@@ -150,9 +158,14 @@ impl Default for ExportSettings {
 }
 
 impl ExportSettings {
-    /// [`ExportSettings::overlap_seconds`].
-    pub fn overlap(&self) -> Duration {
-        Duration::from_secs(self.overlap_seconds)
+    /// [`ExportSettings::settle_seconds`].
+    pub fn settle(&self) -> Duration {
+        Duration::from_secs(self.settle_seconds)
+    }
+
+    /// [`ExportSettings::recheck_band_seconds`].
+    pub fn recheck_band(&self) -> Duration {
+        Duration::from_secs(self.recheck_band_seconds)
     }
 
     /// [`ExportSettings::initial_lookback_seconds`].
@@ -166,10 +179,10 @@ impl ExportSettings {
     }
 
     /// The `$top` used for a dataset.
-    pub fn page_size(&self, dataset: Dataset) -> Option<u32> {
+    pub fn page_size(&self, dataset: Dataset) -> u32 {
         match dataset {
-            Dataset::MdeAlerts => Some(self.mde_alerts_page_size),
-            Dataset::M365dIncidents => Some(self.m365d_incidents_page_size),
+            Dataset::MdeAlerts => self.mde_alerts_page_size,
+            Dataset::M365dIncidents => self.m365d_incidents_page_size,
             Dataset::GraphIncidents | Dataset::GraphAlertsV2 => self.graph_page_size,
         }
     }
@@ -183,20 +196,27 @@ impl ExportSettings {
         if self.max_object_bytes == 0 {
             return bad("max_object_bytes", "must be at least 1");
         }
-        if !(1..=10_000).contains(&self.mde_alerts_page_size) {
+        if !(2..=10_000).contains(&self.mde_alerts_page_size) {
             return bad(
                 "mde_alerts_page_size",
-                "must be 1 to 10000 (the documented $top maximum)",
+                "must be 2 to 10000 (the documented $top maximum)",
             );
         }
-        if !(1..=100).contains(&self.m365d_incidents_page_size) {
+        if !(2..=100).contains(&self.m365d_incidents_page_size) {
             return bad(
                 "m365d_incidents_page_size",
-                "must be 1 to 100 (the documented $top maximum)",
+                "must be 2 to 100 (the documented $top maximum)",
             );
         }
-        if self.graph_page_size == Some(0) {
-            return bad("graph_page_size", "must be at least 1, or absent");
+        if !(2..=1_000).contains(&self.graph_page_size) {
+            return bad(
+                "graph_page_size",
+                "must be 2 to 1000 (Graph's security constraints cap $top at 1,000; above it Graph may answer \
+                 fewer rows without a nextLink, which no client can tell from the end)",
+            );
+        }
+        if self.max_calls_per_dataset == Some(0) {
+            return bad("max_calls_per_dataset", "must be at least 1, or absent");
         }
         if self.gzip_level > 9 {
             return bad("gzip_level", "must be 0 to 9");

@@ -127,7 +127,10 @@ pub(crate) async fn request_token(
     }
 
     let unavailable = |reason: String| DefenderError::Unavailable {
-        what: format!("token request for tenant {tenant}"),
+        what: format!(
+            "token request for tenant {tenant} to {}",
+            endpoints.login.origin().ascii_serialization()
+        ),
         reason,
     };
     // reqwest's error text names the URL, never the form body, so no secret can reach the message.
@@ -136,12 +139,12 @@ pub(crate) async fn request_token(
         .form(&form)
         .send()
         .await
-        .map_err(|e| unavailable(e.without_url().to_string()))?;
+        .map_err(|e| unavailable(crate::http::network_reason(&e)))?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|e| unavailable(format!("reading the answer: {}", e.without_url())))?;
+        .map_err(|e| unavailable(format!("reading the answer: {}", crate::http::network_reason(&e))))?;
 
     if status.is_success() {
         // Never quote the body: it may hold a token.

@@ -20,3 +20,27 @@ pub fn build_http_client(partner: &PartnerIdentity) -> Result<reqwest::Client> {
         .build()
         .map_err(|e| DefenderError::Config(format!("building the HTTP client: {e}")))
 }
+
+/// Why a request failed on the network, without the URL (which reqwest includes in its message).
+pub(crate) fn network_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body interrupted"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}

@@ -339,7 +339,7 @@ mod tests {
             jail.create_file(
                 "conf/bridge.toml",
                 &format!(
-                    "{FILE}\n[credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\n[export]\noverlap_seconds = 60\n"
+                    "{FILE}\n[credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\n[export]\nsettle_seconds = 30\n"
                 ),
             )?;
             jail.set_env("MDE_BRIDGE_EXPORT_GZIP_LEVEL", "1");
@@ -349,7 +349,7 @@ mod tests {
                 std::path::absolute(jail.directory().join("conf/secrets.json")).map_err(|e| e.to_string())?;
             assert_eq!(c.credential.local_file.as_deref(), Some(expected.as_path()));
             assert_eq!(c.storage.local_dir.as_deref(), Some(Path::new("from-env")));
-            assert_eq!(c.export.overlap_seconds, 60);
+            assert_eq!(c.export.settle_seconds, 30);
             assert_eq!(c.export.gzip_level, 1);
             Ok(())
         });

@@ -81,6 +81,8 @@ pub(crate) struct Call<'a> {
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Bytes,
+    /// The answer's `Date` header: the service's clock.
+    pub date: Option<std::time::SystemTime>,
 }
 
 impl DefenderClient {
@@ -253,7 +255,7 @@ impl DefenderClient {
         let response = request
             .send()
             .await
-            .map_err(|e| Outcome::Transient(network_reason(&e)))?;
+            .map_err(|e| Outcome::Transient(crate::http::network_reason(&e)))?;
         let outcome = classify(response).await;
         if let Err(Outcome::Unauthorized { .. }) = &outcome
             && !refreshed.swap(true, Ordering::SeqCst)
@@ -321,30 +323,6 @@ impl DefenderClient {
             body: None,
             prefer_unknown_enums: endpoint.audience == mde_contracts::Audience::Graph,
         }
-    }
-}
-
-/// Why a request failed on the network, without the URL (which reqwest includes in its message).
-fn network_reason(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "body interrupted"
-    } else {
-        "request failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {detail}")
     }
 }
 

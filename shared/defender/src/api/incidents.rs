@@ -2,9 +2,8 @@
 //! comment on MDE alerts, Microsoft 365 Defender incidents and Graph incidents and alerts.
 
 use futures::TryStreamExt;
-use mde_contracts::{Dataset, TenantId};
+use mde_contracts::TenantId;
 use reqwest::Method;
-use time::OffsetDateTime;
 
 use super::client::DefenderClient;
 use super::endpoint::{self as ep, Endpoint};
@@ -12,16 +11,16 @@ use super::models::{
     GraphAlertUpdate, GraphComment, GraphIncidentUpdate, M365dIncidentUpdate, MdeAlertUpdate,
 };
 use super::odata::{
-    Expand as _, Filter, GraphAlertProperty, GraphIncidentProperty, M365dIncidentProperty, MdeAlertExpand,
+    Expand as _, GraphAlertProperty, GraphIncidentProperty, M365dIncidentProperty, MdeAlertExpand,
     MdeAlertProperty, Query,
 };
 use super::paging::{Envelope, PageStream, Record};
 use crate::Result;
 
-const MDE_ALERTS: &str = "/api/alerts";
-const M365D_INCIDENTS: &str = "/api/incidents";
-const GRAPH_INCIDENTS: &str = "/v1.0/security/incidents";
-const GRAPH_ALERTS: &str = "/v1.0/security/alerts_v2";
+pub(super) const MDE_ALERTS: &str = "/api/alerts";
+pub(super) const M365D_INCIDENTS: &str = "/api/incidents";
+pub(super) const GRAPH_INCIDENTS: &str = "/v1.0/security/incidents";
+pub(super) const GRAPH_ALERTS: &str = "/v1.0/security/alerts_v2";
 
 impl DefenderClient {
     /// MDE alerts (`GET /api/alerts`), `$skip`-paged — Alert.Read.All or Alert.ReadWrite.All.
@@ -65,49 +64,6 @@ impl DefenderClient {
         query: &Query<GraphAlertProperty>,
     ) -> PageStream<'a, Record> {
         self.pages(&ep::GRAPH_ALERTS_LIST, tenant, GRAPH_ALERTS, query)
-    }
-
-    /// The records of `dataset` whose last update is in `[from, to)`, page by page (MDE alerts with their
-    /// evidence). `page_size` is clamped to each API's documented maximum; `None` uses that maximum (Graph: the
-    /// service's page size).
-    pub fn export_pages<'a>(
-        &'a self,
-        dataset: Dataset,
-        tenant: &'a TenantId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        page_size: Option<u32>,
-    ) -> PageStream<'a, Record> {
-        fn sized<P: super::odata::Property>(q: Query<P>, size: Option<u32>) -> Query<P> {
-            match size {
-                Some(n) => q.top(n),
-                None => q,
-            }
-        }
-        match dataset {
-            Dataset::MdeAlerts => {
-                let q = Query::new()
-                    .filter(Filter::window(MdeAlertProperty::LastUpdateTime, from, to))
-                    .expand(MdeAlertExpand::Evidence);
-                self.mde_alerts(tenant, &sized(q, page_size))
-            }
-            Dataset::M365dIncidents => {
-                let q = Query::new().filter(Filter::window(M365dIncidentProperty::LastUpdateTime, from, to));
-                self.m365d_incidents(tenant, &sized(q, page_size))
-            }
-            Dataset::GraphIncidents => {
-                let q = Query::new().filter(Filter::window(
-                    GraphIncidentProperty::LastUpdateDateTime,
-                    from,
-                    to,
-                ));
-                self.graph_incidents(tenant, &sized(q, page_size))
-            }
-            Dataset::GraphAlertsV2 => {
-                let q = Query::new().filter(Filter::window(GraphAlertProperty::LastUpdateDateTime, from, to));
-                self.graph_alerts(tenant, &sized(q, page_size))
-            }
-        }
     }
 
     async fn get_record(

@@ -9,6 +9,7 @@
 
 mod client;
 pub mod endpoint;
+mod export;
 mod hunting;
 mod incidents;
 mod indicators;
@@ -21,6 +22,7 @@ mod reply;
 
 pub use client::{ClientConfig, DefenderClient, RetryPolicy};
 pub use endpoint::{Endpoint, action_operations, dataset_operation};
+pub use export::{ExportWindow, WindowPage};
 pub use indicators::MAX_INDICATOR_BATCH;
 pub use limiter::{ApiFamily, RateLimit, RateLimitConfig};
 pub use models::{

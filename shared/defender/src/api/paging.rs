@@ -44,10 +44,12 @@ pub struct Record {
     /// alerts carry their incident's).
     incident_id: Option<String>,
     last_update: Option<OffsetDateTime>,
+    created: Option<OffsetDateTime>,
 }
 
 /// The keys read from a record: `id` (string) or `incidentId` (Microsoft 365 Defender, a number), and
-/// `lastUpdateTime` (MDE, Microsoft 365 Defender) or `lastUpdateDateTime` (Graph). Other fields are skipped.
+/// `lastUpdateTime` (MDE, Microsoft 365 Defender) or `lastUpdateDateTime` (Graph), and the creation time
+/// (`alertCreationTime`, `createdTime`, `createdDateTime`). Other fields are skipped.
 #[derive(Deserialize)]
 struct Keys<'a> {
     #[serde(default, borrow)]
@@ -58,6 +60,12 @@ struct Keys<'a> {
     last_update_time: Option<Cow<'a, str>>,
     #[serde(default, borrow, rename = "lastUpdateDateTime")]
     last_update_date_time: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "alertCreationTime")]
+    alert_creation_time: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "createdTime")]
+    created_time: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "createdDateTime")]
+    created_date_time: Option<Cow<'a, str>>,
 }
 
 impl Record {
@@ -78,11 +86,17 @@ impl Record {
             .last_update_time
             .or(keys.last_update_date_time)
             .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok());
+        let created = keys
+            .alert_creation_time
+            .or(keys.created_time)
+            .or(keys.created_date_time)
+            .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok());
         Ok(Self {
             raw,
             id,
             incident_id,
             last_update,
+            created,
         })
     }
 
@@ -101,6 +115,12 @@ impl Record {
     /// When the record last changed (`lastUpdateTime` / `lastUpdateDateTime`), if present and valid.
     pub fn last_update(&self) -> Option<OffsetDateTime> {
         self.last_update
+    }
+
+    /// When the record was created (`alertCreationTime` / `createdTime` / `createdDateTime`), if present and
+    /// valid.
+    pub fn created(&self) -> Option<OffsetDateTime> {
+        self.created
     }
 
     /// The JSON as the API returned it.

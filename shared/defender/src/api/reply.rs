@@ -60,7 +60,10 @@ impl Outcome {
         let endpoint = call.endpoint.name;
         match self {
             Outcome::Transient(reason) => DefenderError::Unavailable {
-                what: format!("{endpoint} for tenant {tenant} ({attempts} attempts)"),
+                what: format!(
+                    "{endpoint} for tenant {tenant} at {} ({attempts} attempts)",
+                    call.url.origin().ascii_serialization()
+                ),
                 reason,
             },
             Outcome::Throttled { retry_after, .. } => DefenderError::Throttled {
@@ -164,6 +167,12 @@ struct InnerError {
 /// Reads a whole answer and sorts it.
 pub(crate) async fn classify(response: reqwest::Response) -> Result<Reply, Outcome> {
     let status = response.status();
+    // The service's clock (RFC 9110 requires an origin server with a clock to send Date).
+    let date = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
@@ -187,6 +196,7 @@ pub(crate) async fn classify(response: reqwest::Response) -> Result<Reply, Outco
         return Ok(Reply {
             status: status.as_u16(),
             body,
+            date,
         });
     }
     Err(failure(status, retry_after, &content_type, &body))
