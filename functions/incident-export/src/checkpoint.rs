@@ -1,31 +1,24 @@
 //! The checkpoint of one (tenant, dataset): read and checked strictly (a corrupt one is an error, never a silent
-//! reset), and written with a conditional put on the etag read, so two concurrent runs cannot both advance it.
+//! reset; a format-1 one is upgraded), and written with a conditional put on the etag read, so two concurrent runs
+//! cannot both advance it.
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use mde_contracts::{Dataset, ExportCheckpoint, ExportedVersion, PassProgress, TenantId};
+use mde_contracts::{BackfillProgress, Dataset, ExportCheckpoint, ExportedVersion, TenantId};
 use mde_platform::{ObjectStore, PutCondition};
 use time::OffsetDateTime;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::ExportError;
 use crate::durable::{self, PutFailure};
 use crate::keys::{format_time, parse_time};
 
 /// The format version written.
-const VERSION: u32 = 1;
-
-/// A pass over the dataset: `lastUpdate ge from`, started at `started_at`, `skip` records done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pass {
-    pub from: OffsetDateTime,
-    pub started_at: OffsetDateTime,
-    pub skip: u64,
-}
+const VERSION: u32 = 2;
 
 /// Record versions already exported (for suppression), with their times (for pruning).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Seen {
     keys: HashSet<String>,
     entries: Vec<(OffsetDateTime, ExportedVersion)>,
@@ -36,6 +29,7 @@ impl Seen {
         self.keys.contains(key)
     }
 
+    /// Remembers a version; `key` is its dedupe key (`<id>:<last update>`).
     pub(crate) fn insert(&mut self, key: String, id: &str, last_update: &str, at: OffsetDateTime) {
         if self.keys.insert(key) {
             self.entries.push((
@@ -60,7 +54,7 @@ impl Seen {
             warn!(
                 kept = max,
                 dropped = self.entries.len() - max,
-                "more versions at the watermark than the checkpoint keeps: the oldest may be exported again"
+                "more versions in the re-check band than the checkpoint keeps: the oldest may be exported again"
             );
             self.entries.sort_by_key(|e| std::cmp::Reverse(e.0));
             self.entries.truncate(max);
@@ -79,12 +73,27 @@ impl Seen {
     }
 }
 
+/// A backfill under way, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backfill {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub frontier: OffsetDateTime,
+}
+
 /// What a checkpoint says, parsed, with the etag to write the next one against.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct State {
-    pub watermark: Option<OffsetDateTime>,
+    /// Service time: every version last updated before it (in the covered range) has been exported.
+    pub frontier: Option<OffsetDateTime>,
+    /// Where coverage starts.
+    pub covered_from: Option<OffsetDateTime>,
+    /// The window width that suited the density last time.
+    pub window: Option<time::Duration>,
+    /// The most rows the service answered per page, below `$top`.
+    pub page_cap: Option<u32>,
     pub seen: Seen,
-    pub pass: Option<Pass>,
+    pub backfill: Option<Backfill>,
     pub etag: Option<String>,
 }
 
@@ -114,8 +123,11 @@ pub(crate) async fn load(
 
 fn parse(body: &[u8], tenant: &TenantId, dataset: Dataset) -> Result<State, String> {
     let cp: ExportCheckpoint = serde_json::from_slice(body).map_err(|e| format!("not a checkpoint: {e}"))?;
-    if cp.version != VERSION {
-        return Err(format!("format version {} is not {VERSION}", cp.version));
+    if cp.version != VERSION && cp.version != 1 {
+        return Err(format!(
+            "format version {} is not {VERSION} (written by a newer mde-bridge? use that version, or the same one)",
+            cp.version
+        ));
     }
     if &cp.tenant_id != tenant || cp.dataset != dataset {
         return Err(format!(
@@ -125,63 +137,81 @@ fn parse(body: &[u8], tenant: &TenantId, dataset: Dataset) -> Result<State, Stri
     }
     let time =
         |field: &str, s: &str| parse_time(s).ok_or_else(|| format!("{field} {s:?} is not an RFC 3339 time"));
-    let watermark = match &cp.watermark {
-        Some(w) => Some(time("watermark", w)?),
-        None => None,
-    };
+    let optional = |field: &str, s: &Option<String>| s.as_deref().map(|s| time(field, s)).transpose();
     let mut seen = Seen::default();
     for (i, v) in cp.seen.iter().enumerate() {
         let at = time(&format!("seen[{i}].last_update"), &v.last_update)?;
         seen.insert(format!("{}:{}", v.id, v.last_update), &v.id, &v.last_update, at);
     }
-    let pass = match &cp.pass {
+    if cp.version == 1 {
+        // Format 1 kept a `$skip` pass from `watermark − overlap`: its start is exported up to; the re-check band
+        // reads again behind it, and `seen` keeps what it already wrote from being written twice.
+        let pass_from = cp.pass.as_ref().map(|p| time("pass.from", &p.from)).transpose()?;
+        let watermark = optional("watermark", &cp.watermark)?;
+        let frontier = match (pass_from, watermark) {
+            (Some(p), Some(w)) => Some(p.min(w)),
+            (p, w) => p.or(w),
+        };
+        info!(tenant = %tenant, dataset = %dataset, "upgrading a format-1 checkpoint");
+        return Ok(State {
+            frontier,
+            covered_from: None,
+            seen,
+            ..State::default()
+        });
+    }
+    let backfill = match &cp.backfill {
         None => None,
-        Some(p) => Some(Pass {
-            from: time("pass.from", &p.from)?,
-            started_at: time("pass.started_at", &p.started_at)?,
-            skip: p.skip,
+        Some(b) => Some(Backfill {
+            from: time("backfill.from", &b.from)?,
+            to: time("backfill.to", &b.to)?,
+            frontier: time("backfill.frontier", &b.frontier)?,
         }),
     };
     Ok(State {
-        watermark,
+        frontier: optional("frontier", &cp.frontier)?,
+        covered_from: optional("covered_from", &cp.covered_from)?,
+        window: cp
+            .window_ms
+            .map(|ms| time::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX))),
+        page_cap: cp.page_cap,
         seen,
-        pass,
+        backfill,
         etag: None,
     })
 }
 
-/// What a new checkpoint records.
-pub(crate) struct Progress<'a> {
-    pub tenant: &'a TenantId,
-    pub dataset: Dataset,
-    pub watermark: Option<OffsetDateTime>,
-    pub seen: &'a Seen,
-    pub pass: Option<&'a Pass>,
-    pub run_id: &'a str,
-    pub now: OffsetDateTime,
-}
-
-/// Writes the checkpoint if nobody wrote it since `state.etag` was read (or, with no etag, if none exists),
-/// and keeps the new etag in `state`.
+/// Writes `state` as the checkpoint if nobody wrote it since `state.etag` was read (or, with no etag, if none
+/// exists), and keeps the new etag in `state`.
 pub(crate) async fn save(
     store: &dyn ObjectStore,
     key: &str,
+    tenant: &TenantId,
+    dataset: Dataset,
     state: &mut State,
-    progress: Progress<'_>,
+    run_id: &str,
+    now: OffsetDateTime,
 ) -> Result<(), ExportError> {
     let cp = ExportCheckpoint {
         version: VERSION,
-        tenant_id: progress.tenant.clone(),
-        dataset: progress.dataset,
-        watermark: progress.watermark.map(format_time),
-        seen: progress.seen.to_contract(),
-        pass: progress.pass.map(|p| PassProgress {
-            from: format_time(p.from),
-            started_at: format_time(p.started_at),
-            skip: p.skip,
+        tenant_id: tenant.clone(),
+        dataset,
+        frontier: state.frontier.map(format_time),
+        covered_from: state.covered_from.map(format_time),
+        window_ms: state
+            .window
+            .map(|w| u64::try_from(w.whole_milliseconds()).unwrap_or(0).max(1)),
+        page_cap: state.page_cap,
+        seen: state.seen.to_contract(),
+        backfill: state.backfill.map(|b| BackfillProgress {
+            from: format_time(b.from),
+            to: format_time(b.to),
+            frontier: format_time(b.frontier),
         }),
-        run_id: progress.run_id.to_owned(),
-        updated_at: format_time(progress.now),
+        watermark: None,
+        pass: None,
+        run_id: run_id.to_owned(),
+        updated_at: format_time(now),
     };
     let body = Bytes::from(serde_json::to_vec_pretty(&cp).map_err(std::io::Error::other)?);
     let condition = match &state.etag {
@@ -215,19 +245,39 @@ mod tests {
     #[test]
     fn a_checkpoint_of_another_tenant_or_with_a_bad_time_is_refused_with_the_reason() {
         let json = serde_json::json!({
-            "version": 1, "tenant_id": tenant(), "dataset": "mde_alerts", "watermark": "yesterday",
+            "version": 2, "tenant_id": tenant(), "dataset": "mde_alerts", "frontier": "yesterday",
             "seen": [], "run_id": "r", "updated_at": "2026-11-23T00:00:00Z"
         });
         let err = parse(json.to_string().as_bytes(), &tenant(), Dataset::MdeAlerts).expect_err("bad time");
-        assert!(err.contains("watermark \"yesterday\""), "{err}");
+        assert!(err.contains("frontier \"yesterday\""), "{err}");
         let other: TenantId = "3f9c1e7b-5d2a-4b8e-a6c0-7e4d9b1f2a85".parse().expect("guid");
         let err = parse(json.to_string().as_bytes(), &other, Dataset::MdeAlerts).expect_err("other tenant");
         assert!(err.contains("belongs to tenant"), "{err}");
         assert!(parse(b"{\"trunc", &tenant(), Dataset::MdeAlerts).is_err());
+        let future = serde_json::json!({
+            "version": 3, "tenant_id": tenant(), "dataset": "mde_alerts", "seen": [], "run_id": "r",
+            "updated_at": "2026-11-23T00:00:00Z"
+        });
+        let err = parse(future.to_string().as_bytes(), &tenant(), Dataset::MdeAlerts).expect_err("version 3");
+        assert!(err.contains("format version 3"), "{err}");
     }
 
     #[test]
-    fn pruning_keeps_the_versions_inside_the_overlap_and_the_newest_when_over_the_cap() {
+    fn a_format_one_checkpoint_is_upgraded_from_its_pass_start_keeping_what_it_saw() {
+        let json = serde_json::json!({
+            "version": 1, "tenant_id": tenant(), "dataset": "mde_alerts",
+            "watermark": "2026-11-23T10:00:00Z",
+            "seen": [{"id": "a", "last_update": "2026-11-23T09:55:00.0000000Z"}],
+            "pass": {"from": "2026-11-23T09:50:00Z", "started_at": "2026-11-23T10:05:00Z", "skip": 25},
+            "run_id": "r", "updated_at": "2026-11-23T10:06:00Z"
+        });
+        let state = parse(json.to_string().as_bytes(), &tenant(), Dataset::MdeAlerts).expect("upgraded");
+        assert_eq!(state.frontier, parse_time("2026-11-23T09:50:00Z"));
+        assert!(state.seen.contains("a:2026-11-23T09:55:00.0000000Z"));
+    }
+
+    #[test]
+    fn pruning_keeps_the_versions_inside_the_band_and_the_newest_when_over_the_cap() {
         let mut seen = Seen::default();
         for (i, t) in [
             "2026-11-23T10:00:00Z",

@@ -71,7 +71,6 @@ pub(crate) struct ObjectWriter {
     tenant: String,
     dataset: &'static str,
     exported_at: String,
-    started_at: time::OffsetDateTime,
     records: u64,
 }
 
@@ -87,7 +86,6 @@ impl ObjectWriter {
             tenant: tenant.to_owned(),
             dataset,
             exported_at: format_time(exported_at),
-            started_at: exported_at,
             records: 0,
         }
     }
@@ -111,11 +109,6 @@ impl ObjectWriter {
     /// Compressed bytes produced so far (the encoder may hold a little more).
     pub(crate) fn compressed_len(&self) -> usize {
         self.gz.get_ref().len()
-    }
-
-    /// When the object was started (its partition).
-    pub(crate) fn started_at(&self) -> time::OffsetDateTime {
-        self.started_at
     }
 
     /// Lines written.

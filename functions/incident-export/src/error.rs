@@ -33,6 +33,44 @@ pub enum ExportError {
         reason: String,
     },
 
+    /// The checkpoint's frontier is later than the service's clock: it was edited, or written by a host whose clock
+    /// was wrong. Left alone, the dataset would never export again.
+    #[error(
+        "the checkpoint {location} says everything up to {frontier} is exported, but the service's clock says it is \
+         {service_now}: the checkpoint was edited or written with a wrong clock. Set its \"frontier\" to the last time \
+         you know was exported (or delete the checkpoint to start again from the initial look-back; records exported \
+         since then are written again)"
+    )]
+    FutureCheckpoint {
+        /// Where the checkpoint is.
+        location: String,
+        /// Its frontier.
+        frontier: String,
+        /// The service's clock.
+        service_now: String,
+    },
+
+    /// More records than `$top` share one last-update instant and one creation instant, and reading them with
+    /// `$skip` never gave the same records twice: the cell is quarantined and the cursor holds before it.
+    #[error(
+        "a window could not be read consistently ({reason}); it is recorded at {location} and the checkpoint holds before it"
+    )]
+    UnstableCell {
+        /// The quarantine object.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// An export object this run needed to read back (one a crashed run wrote) is not what the export writes.
+    #[error("the export object {location} cannot be read back ({reason}): move it aside and run again")]
+    CorruptObject {
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Another run advanced the checkpoint since this run read it.
     #[error(
         "another run advanced the checkpoint {location} first: this run stopped (records it wrote since its last \
@@ -60,11 +98,11 @@ pub enum ExportError {
     #[error(transparent)]
     Api(Box<DefenderError>),
 
-    /// A page kept failing after the client's bounded retries; it is recorded in a quarantine object and the
-    /// cursor holds before it (unless the settings allow moving past failed pages).
+    /// A window's answer kept being unusable (not the documented JSON, or a 4xx for that request); it is
+    /// recorded in a quarantine object and the cursor holds before it (unless the settings allow moving past).
     #[error(
-        "a page kept failing and is quarantined at {location}; the checkpoint holds before it (set \
-         export.skip_failed_pages = true to move past it): {source}"
+        "a window's answer kept being unusable and is recorded at {location}; the checkpoint holds before it, and \
+         the next run tries it again: {source}"
     )]
     PageQuarantined {
         /// The quarantine object.

@@ -9,23 +9,79 @@ pub fn checkpoint_key(dataset: Dataset, tenant: &TenantId) -> String {
     format!("checkpoints/{dataset}/tenant={tenant}.json")
 }
 
-/// An export object: `<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/<run-id>-<seq>.ndjson.gz` (`at` is when it
-/// was started; `seq` counts the run's objects of this tenant and dataset).
-pub(crate) fn object_key(
-    dataset: Dataset,
-    tenant: &TenantId,
-    at: OffsetDateTime,
-    run_id: &str,
-    seq: u32,
-) -> String {
-    let at = at.to_offset(UtcOffset::UTC);
+/// The directory and name prefix of every export object that starts at `from` (a frontier):
+/// `<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/<from>_`. The run after a crash lists it to find an object written
+/// before the checkpoint that should have followed it.
+pub(crate) fn object_prefix(dataset: Dataset, tenant: &TenantId, from: OffsetDateTime) -> String {
+    let at = from.to_offset(UtcOffset::UTC);
     format!(
-        "{dataset}/tenant={tenant}/dt={:04}-{:02}-{:02}/hour={:02}/{run_id}-{seq:05}.ndjson.gz",
+        "{dataset}/tenant={tenant}/dt={:04}-{:02}-{:02}/hour={:02}/{}_",
         at.year(),
         u8::from(at.month()),
         at.day(),
-        at.hour()
+        at.hour(),
+        compact_time(at)
     )
+}
+
+/// An export object holding the records of the windows from `from` (the frontier when it was started) to `to`:
+/// `<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/<from>_<to>_<digest>.ndjson.gz`, partitioned by `from`; `digest`
+/// (8 hex digits) is of the record versions it holds. Derived from what it holds, so the run after a crash derives
+/// the same key and finds the object already written, and two objects of one range (versions found late in the
+/// re-check band while the frontier stood still) never share a key.
+pub(crate) fn object_key(
+    dataset: Dataset,
+    tenant: &TenantId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    digest: &str,
+) -> String {
+    format!(
+        "{}{}_{digest}.ndjson.gz",
+        object_prefix(dataset, tenant, from),
+        compact_time(to)
+    )
+}
+
+/// The end of the range an object key names (what follows `<from>_`), when the key is one of ours.
+pub(crate) fn object_end(key: &str) -> Option<OffsetDateTime> {
+    let name = key.rsplit('/').next()?.strip_suffix(".ndjson.gz")?;
+    let mut parts = name.split('_');
+    let (_from, to, _digest) = (parts.next()?, parts.next()?, parts.next()?);
+    parse_compact_time(to)
+}
+
+/// `20261123T070500.1234567Z`: a time in a key, sortable, without `:`.
+fn compact_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:07}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond() / 100
+    )
+}
+
+fn parse_compact_time(s: &str) -> Option<OffsetDateTime> {
+    let b = s.as_bytes();
+    if b.len() != 24 || b[8] != b'T' || b[15] != b'.' || b[23] != b'Z' {
+        return None;
+    }
+    let expanded = format!(
+        "{}-{}-{}T{}:{}:{}.{}Z",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..15],
+        &s[16..23]
+    );
+    parse_time(&expanded)
 }
 
 /// A quarantined page: `quarantine/<dataset>/tenant=<id>/<run-id>-<seq>.json`.
@@ -75,15 +131,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn object_keys_follow_the_documented_partition_layout() {
+    fn object_keys_follow_the_documented_layout_and_name_their_range() {
         let tenant: TenantId = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17".parse().expect("guid");
-        let at = parse_time("2026-11-23T07:05:00Z").expect("time");
+        let from = parse_time("2026-11-23T07:05:00.5Z").expect("time");
+        let to = parse_time("2026-11-23T09:00:00.0000001Z").expect("time");
+        let key = object_key(Dataset::MdeAlerts, &tenant, from, to, "0badc0de");
         assert_eq!(
-            object_key(Dataset::MdeAlerts, &tenant, at, "run", 3),
-            "mde_alerts/tenant=8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17/dt=2026-11-23/hour=07/run-00003.ndjson.gz"
+            key,
+            "mde_alerts/tenant=8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17/dt=2026-11-23/hour=07/\
+             20261123T070500.5000000Z_20261123T090000.0000001Z_0badc0de.ndjson.gz"
         );
-        mde_platform::objects::validate_key(&object_key(Dataset::GraphAlertsV2, &tenant, at, &run_id(at), 0))
-            .expect("a valid key");
+        assert!(key.starts_with(&object_prefix(Dataset::MdeAlerts, &tenant, from)));
+        assert_eq!(object_end(&key), Some(to));
+        assert_eq!(object_end("mde_alerts/tenant=x/run-00001.ndjson.gz"), None);
+        mde_platform::objects::validate_key(&key).expect("a valid key");
     }
 
     #[test]

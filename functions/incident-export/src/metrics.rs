@@ -22,6 +22,8 @@ pub fn emf_lines(summary: &ExportRunSummary, at: OffsetDateTime) -> Vec<String> 
                 json!({"Name": "Failures", "Unit": "Count"}),
                 json!({"Name": "QuarantinedPages", "Unit": "Count"}),
                 json!({"Name": "Bytes", "Unit": "Bytes"}),
+                json!({"Name": "ApiCalls", "Unit": "Count"}),
+                json!({"Name": "SkipSweeps", "Unit": "Count"}),
             ];
             let mut line = json!({
                 "Tenant": d.tenant_id.as_str(),
@@ -32,6 +34,8 @@ pub fn emf_lines(summary: &ExportRunSummary, at: OffsetDateTime) -> Vec<String> 
                 "Failures": u64::from(matches!(d.status, DatasetStatus::Failed | DatasetStatus::Conflict)),
                 "QuarantinedPages": d.quarantined,
                 "Bytes": d.bytes,
+                "ApiCalls": d.api_calls,
+                "SkipSweeps": d.skip_sweeps,
             });
             if let Some(lag) = d.lag_seconds {
                 metrics.push(json!({"Name": "LagSeconds", "Unit": "Seconds"}));
@@ -73,6 +77,7 @@ mod tests {
             started_at: "2026-11-23T00:00:00Z".into(),
             finished_at: "2026-11-23T00:01:00Z".into(),
             jobs_enqueued: 0,
+            error: None,
             datasets: vec![DatasetRunSummary {
                 tenant_id: "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17".parse().expect("guid"),
                 dataset: Dataset::MdeAlerts,
@@ -82,11 +87,14 @@ mod tests {
                 flagged: 0,
                 pages: 1,
                 api_calls: 1,
+                splits: 0,
+                skip_sweeps: 0,
                 bytes: 100,
                 objects: 1,
                 quarantined: 0,
                 lag_seconds: Some(42),
-                watermark: Some("2026-11-23T00:00:00.0000000Z".into()),
+                frontier: Some("2026-11-23T00:00:00.0000000Z".into()),
+                note: None,
                 error: None,
             }],
         };

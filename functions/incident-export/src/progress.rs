@@ -19,7 +19,7 @@ pub struct ExportProgress {
 pub trait ExportObserver: Send + Sync {
     /// The export of `dataset` for `tenant` begins.
     fn started(&self, _tenant: &TenantId, _dataset: Dataset) {}
-    /// A page was read and its records written (or suppressed).
+    /// A window was read and its records written (or suppressed); `progress.pages` counts requests so far.
     fn page_read(&self, _tenant: &TenantId, _dataset: Dataset, _progress: ExportProgress) {}
     /// The export of one (tenant, dataset) ended; `summary` is its entry of the run summary.
     fn finished(&self, _summary: &DatasetRunSummary) {}

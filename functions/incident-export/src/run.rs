@@ -1,6 +1,6 @@
 //! A run: which (tenant, dataset) pairs to export, tenants in parallel with a bound, the summary and metrics.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -8,10 +8,9 @@ use mde_contracts::{Dataset, DatasetRunSummary, ExportJob, ExportRunSummary, Ten
 use mde_defender::DefenderClient;
 use mde_platform::wiring::Wiring;
 use mde_platform::{ObjectStore, Queue, Tenants};
-use time::OffsetDateTime;
 use tracing::{error, info};
 
-use crate::export::DatasetExport;
+use crate::export::{Context, DatasetRun};
 use crate::keys::{format_time, parse_time, run_id};
 use crate::{Clock, ExportError, ExportObserver, ExportSettings, NoProgress, SystemClock};
 
@@ -125,10 +124,18 @@ impl Exporter {
             None => None,
             Some(s) => Some(parse_time(s).ok_or_else(|| {
                 ExportError::InvalidJob(format!(
-                    "since {s:?} is not an RFC 3339 time (e.g. 2026-11-01T00:00:00Z)"
+                    "since {s:?} is not an RFC 3339 time with a zone (e.g. 2026-11-01T00:00:00Z)"
                 ))
             })?),
         };
+        if let Some(since) = since
+            && since > self.clock.now() + time::Duration::minutes(5)
+        {
+            return Err(ExportError::InvalidJob(format!(
+                "since {} is in the future: a backfill starts at a time records can have been updated",
+                format_time(since)
+            )));
+        }
         let selected = self.select(job).await?;
         let started = self.clock.now();
         let run_id = run_id(started);
@@ -136,15 +143,34 @@ impl Exporter {
             .checked_sub(self.settings.deadline_margin())
             .unwrap_or(deadline);
         info!(run_id, tenants = selected.len(), "export run started");
-        let run_id_ref = run_id.as_str();
+        let ctx = Context {
+            client: &self.client,
+            store: self.store.as_ref(),
+            settings: &self.settings,
+            clock: self.clock.as_ref(),
+            observer: self.observer.as_ref(),
+            run_id: &run_id,
+            deadline: stop_reading,
+        };
+        // A refused application credential fails every tenant the same way: the first failure stops the run.
+        let refused: Mutex<Option<String>> = Mutex::new(None);
+        let (ctx, refused_ref) = (&ctx, &refused);
         let per_tenant = futures::stream::iter(selected)
             .map(|(tenant, datasets)| async move {
                 let mut out = Vec::with_capacity(datasets.len());
                 for dataset in datasets {
-                    out.push(
-                        self.export_dataset(run_id_ref, &tenant, dataset, since, stop_reading)
-                            .await,
-                    );
+                    let refusal = refused_ref.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if let Some(reason) = refusal {
+                        out.push(not_attempted(&tenant, dataset, &reason));
+                        continue;
+                    }
+                    let (summary, credential_refused) =
+                        DatasetRun::new(ctx, &tenant, dataset, since).run().await;
+                    if credential_refused {
+                        let mut r = refused_ref.lock().unwrap_or_else(|p| p.into_inner());
+                        r.get_or_insert_with(|| summary.error.clone().unwrap_or_default());
+                    }
+                    out.push(summary);
                 }
                 out
             })
@@ -158,12 +184,16 @@ impl Exporter {
         let mut datasets: Vec<DatasetRunSummary> = per_tenant.into_iter().flatten().collect();
         datasets.sort_by(|a, b| (&a.tenant_id, a.dataset).cmp(&(&b.tenant_id, b.dataset)));
         let finished = self.clock.now();
+        let error = refused.into_inner().unwrap_or_else(|p| p.into_inner()).map(|reason| {
+            format!("the application credential was refused, so the run stopped (no tenant can be exported): {reason}")
+        });
         let summary = ExportRunSummary {
-            run_id,
+            run_id: run_id.clone(),
             started_at: format_time(started),
             finished_at: format_time(finished),
             datasets,
             jobs_enqueued: 0,
+            error,
         };
         let records: u64 = summary.datasets.iter().map(|d| d.records).sum();
         let failed = summary.datasets.iter().filter(|d| d.error.is_some()).count();
@@ -176,31 +206,6 @@ impl Exporter {
             info!(run_id = summary.run_id, records, "export run finished");
         }
         Ok(summary)
-    }
-
-    /// Exports one (tenant, dataset) until done or `stop_reading`; the outcome is in the summary.
-    pub async fn export_dataset(
-        &self,
-        run_id: &str,
-        tenant: &TenantId,
-        dataset: Dataset,
-        since: Option<OffsetDateTime>,
-        stop_reading: Instant,
-    ) -> DatasetRunSummary {
-        DatasetExport {
-            client: &self.client,
-            store: self.store.as_ref(),
-            settings: &self.settings,
-            clock: self.clock.as_ref(),
-            observer: self.observer.as_ref(),
-            run_id,
-            tenant,
-            dataset,
-            since,
-            deadline: stop_reading,
-        }
-        .run()
-        .await
     }
 
     /// Fan-out: enqueues one job per selected tenant (same datasets and backfill, `fan_out` off) on `queue`,
@@ -229,6 +234,32 @@ impl Exporter {
             finished_at: format_time(self.clock.now()),
             datasets: Vec::new(),
             jobs_enqueued: enqueued,
+            error: None,
         })
+    }
+}
+
+/// The summary of a dataset the run did not attempt.
+fn not_attempted(tenant: &TenantId, dataset: Dataset, reason: &str) -> DatasetRunSummary {
+    DatasetRunSummary {
+        tenant_id: tenant.clone(),
+        dataset,
+        status: mde_contracts::DatasetStatus::Failed,
+        records: 0,
+        suppressed: 0,
+        flagged: 0,
+        pages: 0,
+        api_calls: 0,
+        splits: 0,
+        skip_sweeps: 0,
+        bytes: 0,
+        objects: 0,
+        quarantined: 0,
+        lag_seconds: None,
+        frontier: None,
+        note: None,
+        error: Some(format!(
+            "not attempted: the application credential was refused ({reason})"
+        )),
     }
 }

@@ -1,5 +1,5 @@
 //! Multi-run exports against the sandbox, into a local directory and into S3 (moto): every record version is
-//! exported, none twice; the overlap is re-read and suppressed; API calls are the pages needed.
+//! exported, none twice; the re-check band is re-read and suppressed; API calls are the windows needed.
 
 mod common;
 
@@ -44,6 +44,8 @@ async fn every_version_is_exported_exactly_once(store: Arc<dyn ObjectStore>, rou
                 .extend(current_versions(&client, d, FULL).await);
         }
     }
+    let last = next_tick(&exporter).await;
+    mde_calls += entry(&last, FULL, Dataset::MdeAlerts).api_calls;
     for d in Dataset::ALL {
         let keys = exported_keys(store.as_ref(), d, FULL).await;
         let expected = &truth[&d];
@@ -126,7 +128,12 @@ async fn objects_roll_at_the_size_bound_and_keep_records_unchanged_in_the_envelo
             key.contains("/dt=") && key.contains("/hour=") && key.ends_with(".ndjson.gz"),
             "{key}"
         );
-        assert!(key.contains(&summary.run_id), "{key}");
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let (from, to) = name
+            .trim_end_matches(".ndjson.gz")
+            .split_once('_')
+            .expect("an object is named after the range it covers: <from>_<to>");
+        assert!(from < to, "{key}");
         for line in lines {
             assert_eq!(line.tenant_id.as_str(), FULL);
             assert_eq!(line.dataset, Dataset::MdeAlerts);
@@ -218,7 +225,10 @@ async fn an_observer_sees_every_page_and_each_dataset_start_and_end() {
             Some(format!("started {FULL} {d}").as_str())
         );
         let pages: Vec<&&String> = mine.iter().filter(|ev| ev.starts_with("page")).collect();
-        assert_eq!(pages.len() as u64, e.pages, "one event per page read: {mine:?}");
+        assert!(
+            !pages.is_empty() && pages.len() as u64 <= e.pages,
+            "one event per window read (a window may take several requests): {mine:?}"
+        );
         assert_eq!(
             pages.last().map(|s| s.as_str()),
             Some(format!("page {FULL} {d} {} {}", e.pages, e.records).as_str())

@@ -122,7 +122,7 @@ async fn random_429_5xx_and_truncated_pages_lose_no_record() {
     let small_pages = incident_export::ExportSettings {
         mde_alerts_page_size: 10,
         m365d_incidents_page_size: 10,
-        graph_page_size: Some(10),
+        graph_page_size: 10,
         ..settings()
     };
     let exporter = exporter(
@@ -134,9 +134,13 @@ async fn random_429_5xx_and_truncated_pages_lose_no_record() {
     );
     let mut truth: BTreeMap<Dataset, BTreeSet<String>> = BTreeMap::new();
     let (mut failures, mut quarantined) = (0, 0);
-    for round in 0..2 {
-        if round > 0 {
+    // Two rounds of changes, then a quiet one for what the last could not see yet.
+    for round in 0..3 {
+        if round == 1 {
             clock.advance(&sandbox, Duration::from_secs(3 * 3600));
+        }
+        if round == 2 {
+            quiet_second().await;
         }
         // Runs are repeated until every dataset completes, as the schedule would.
         let mut done = false;
@@ -187,7 +191,7 @@ async fn random_429_5xx_and_truncated_pages_lose_no_record() {
 }
 
 #[tokio::test]
-async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_that_run() {
+async fn a_crash_between_object_and_checkpoint_loses_nothing_and_writes_nothing_twice() {
     let sandbox = start(sandbox_config()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let crashing = Arc::new(FailNextPut {
@@ -210,7 +214,6 @@ async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_th
     let d = Dataset::GraphAlertsV2;
     let first = run(&exporter, &ExportJob::default()).await;
     assert_eq!(entry(&first, FULL, d).status, DatasetStatus::Completed);
-    let watermark = entry(&first, FULL, d).watermark.clone().expect("a watermark");
     let mut truth = current_versions(&client, d, FULL).await;
 
     clock.advance(&sandbox, Duration::from_secs(2 * 3600));
@@ -228,30 +231,24 @@ async fn a_crash_between_object_and_checkpoint_loses_nothing_and_repeats_only_th
     truth.extend(current_versions(&client, d, FULL).await);
 
     let third = run(&exporter, &ExportJob::default()).await;
-    assert_eq!(entry(&third, FULL, d).status, DatasetStatus::Completed);
+    let e3 = entry(&third, FULL, d);
+    assert_eq!(e3.status, DatasetStatus::Completed, "{e3:?}");
+    assert_eq!(
+        e3.objects, 0,
+        "the object the crashed run wrote is found, not written again: {e3:?}"
+    );
     truth.extend(current_versions(&client, d, FULL).await);
+    // What the last instants stamped is the next run's.
+    next_tick(&exporter).await;
 
     let keys = exported_keys(store.as_ref(), d, FULL).await;
     let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
     assert!(missing.is_empty(), "lost versions: {missing:?}");
     let twice: BTreeSet<&String> = keys.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
-    assert_eq!(
-        twice.len() as u64,
-        e.records,
-        "exactly the crashed run's records are exported again"
+    assert!(
+        twice.is_empty(),
+        "each version is stored once across the crash: {twice:?}"
     );
-    let overlap_start = incident_export::format_time(
-        time::OffsetDateTime::parse(&watermark, &time::format_description::well_known::Rfc3339)
-            .expect("time")
-            - time::Duration::seconds(s.overlap_seconds as i64),
-    );
-    for key in twice {
-        let last_update = key.split_once(':').map(|(_, t)| t).expect("a dedupe key");
-        assert!(
-            last_update >= overlap_start.as_str(),
-            "{key} re-exported although before the overlap"
-        );
-    }
 }
 
 #[tokio::test]
@@ -400,12 +397,7 @@ async fn a_tenant_without_consent_is_reported_while_the_others_export() {
 #[tokio::test]
 async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_without_duplicates() {
     let mut config = sandbox_config();
-    config.faults = vec![fault(
-        "/api/alerts*",
-        FaultKind::Delay { millis: 150 },
-        None,
-        None,
-    )];
+    config.faults = vec![fault("/api/alerts*", FaultKind::Delay { millis: 40 }, None, None)];
     let sandbox = start(config).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = local_store(&dir);
@@ -423,7 +415,7 @@ async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_wit
     );
     let job = ExportJob::default();
     let first = exporter
-        .run(&job, Instant::now() + Duration::from_millis(900))
+        .run(&job, Instant::now() + Duration::from_millis(1_200))
         .await
         .expect("run");
     let e = entry(&first, FULL, Dataset::MdeAlerts);
@@ -435,12 +427,15 @@ async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_wit
         .expect("get")
         .expect("progress saved");
     let cp: ExportCheckpoint = serde_json::from_slice(&cp.body).expect("checkpoint");
+    assert_eq!(cp.version, 2);
     assert_eq!(
-        cp.pass.as_ref().map(|p| p.skip),
-        Some(e.records),
-        "the pass resumes where it stopped"
+        cp.frontier, e.frontier,
+        "the frontier is saved as far as objects were written"
     );
-    assert!(cp.watermark.is_none(), "no watermark before a pass completes");
+    assert!(
+        cp.pass.is_none() && cp.watermark.is_none(),
+        "no offset is ever saved"
+    );
 
     let second = run(&exporter, &job).await;
     assert_eq!(
@@ -453,10 +448,14 @@ async fn a_run_reaching_its_deadline_saves_progress_and_the_next_run_resumes_wit
     assert!(keys.values().all(|n| *n == 1), "resuming repeats nothing");
 }
 
-/// The first page fails `times` times with `kind` (beyond the client's one retry); later calls succeed.
-async fn a_failing_page_is_quarantined_and_holds_the_cursor(kind: FaultKind, times: u64, reason: &str) {
+#[tokio::test]
+async fn a_window_that_is_not_json_is_quarantined_and_holds_the_cursor() {
     let mut config = sandbox_config();
-    config.faults = vec![fault("/api/alerts*", kind, None, Some(times))];
+    // The first call learns the service's clock; the second reads the first window and gets an HTML page.
+    config.faults = vec![FaultRule {
+        nth_call: Some(2),
+        ..fault("/api/alerts*", FaultKind::NotJson, None, Some(1))
+    }];
     let sandbox = start(config).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = local_store(&dir);
@@ -469,16 +468,26 @@ async fn a_failing_page_is_quarantined_and_holds_the_cursor(kind: FaultKind, tim
         (DatasetStatus::Failed, 1, 0),
         "{e:?}"
     );
+    let message = e.error.as_deref().unwrap_or_default();
     assert!(
-        e.error.as_deref().is_some_and(|m| m.contains("quarantined")),
+        message.contains("recorded at") && message.contains("holds before it"),
         "{e:?}"
+    );
+    assert!(
+        !message.contains("skip_failed_pages"),
+        "skipping data is never suggested: {message}"
     );
     let keys = store.list("quarantine/mde_alerts/").await.expect("list");
     assert_eq!(keys.len(), 1);
     let q: QuarantinedPage =
         serde_json::from_slice(&store.get(&keys[0]).await.expect("get").expect("object").body).expect("json");
-    assert_eq!((q.query.skip, q.query.top, q.moved_past), (0, Some(25), false));
-    assert!(q.error.contains(reason), "{}", q.error);
+    assert_eq!((q.query.skip, q.query.top, q.moved_past), (0, 25, false));
+    assert!(q.query.from < q.query.to, "{q:?}");
+    assert!(
+        q.error.contains("HTML or XML page instead of JSON"),
+        "{}",
+        q.error
+    );
 
     let second = run(&exporter, &ExportJob::default()).await;
     assert_eq!(
@@ -495,75 +504,7 @@ async fn a_failing_page_is_quarantined_and_holds_the_cursor(kind: FaultKind, tim
 }
 
 #[tokio::test]
-async fn a_page_that_keeps_failing_is_quarantined_and_holds_the_cursor_until_it_succeeds() {
-    // The first attempt and its retry fail.
-    a_failing_page_is_quarantined_and_holds_the_cursor(FaultKind::Status { status: 500 }, 2, "500").await;
-}
-
-#[tokio::test]
-async fn a_page_that_is_not_json_is_quarantined_and_holds_the_cursor() {
-    a_failing_page_is_quarantined_and_holds_the_cursor(
-        FaultKind::NotJson,
-        1,
-        "HTML or XML page instead of JSON",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn records_without_id_or_last_update_are_kept_and_flagged_without_failing_their_page() {
-    let mut config = sandbox_config();
-    let strip = |fields: &[&str], nth: u64| FaultRule {
-        nth_call: Some(nth),
-        ..fault(
-            "/api/alerts*",
-            FaultKind::MalformedRecords {
-                drop_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
-            },
-            None,
-            None,
-        )
-    };
-    // Page 1 (25 records) loses its ids, page 2 (25 more) its last-update times.
-    config.faults = vec![strip(&["id"], 1), strip(&["lastUpdateTime"], 2)];
-    let sandbox = start(config).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = local_store(&dir);
-    let client = client(&sandbox, 3);
-    let exporter = contoso_exporter(client.clone(), store.clone(), &[Dataset::MdeAlerts]);
-    let summary = run(&exporter, &ExportJob::default()).await;
-    let total = current_versions(&client, Dataset::MdeAlerts, FULL).await.len() as u64;
-    assert!(total > 50, "the tenant has more than two pages of alerts");
-    let e = entry(&summary, FULL, Dataset::MdeAlerts);
-    assert_eq!(
-        (e.status, e.records, e.flagged, e.quarantined),
-        (DatasetStatus::Completed, total, 50, 0),
-        "{e:?}"
-    );
-    let lines: Vec<RecordEnvelope> = exported(store.as_ref(), Dataset::MdeAlerts, FULL)
-        .await
-        .into_iter()
-        .flat_map(|(_, lines)| lines)
-        .collect();
-    let no_id = lines
-        .iter()
-        .filter(|l| l.flags == [RecordFlag::MissingId])
-        .count();
-    let no_time = lines
-        .iter()
-        .filter(|l| l.flags == [RecordFlag::MissingLastUpdate])
-        .count();
-    assert_eq!((lines.len() as u64, no_id, no_time), (total, 25, 25));
-    let keys: BTreeSet<&str> = lines.iter().map(|l| l.dedupe_key.as_str()).collect();
-    assert_eq!(keys.len() as u64, total, "no two records share a dedupe key");
-    assert!(
-        lines.iter().all(|l| l.record.get("title").is_some()),
-        "records are kept whole"
-    );
-}
-
-#[tokio::test]
-async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_page() {
+async fn a_5xx_or_an_unreachable_service_fails_the_dataset_naming_the_host_and_quarantines_nothing() {
     let mut config = sandbox_config();
     config.faults = vec![fault(
         "/api/alerts*",
@@ -571,6 +512,118 @@ async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_page() {
         None,
         Some(2),
     )];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 1);
+    let exporter = contoso_exporter(client.clone(), store.clone(), &[Dataset::MdeAlerts]);
+    let first = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&first, FULL, Dataset::MdeAlerts);
+    assert_eq!((e.status, e.quarantined), (DatasetStatus::Failed, 0), "{e:?}");
+    let message = e.error.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&sandbox.base_url()),
+        "the host is named: {message}"
+    );
+    assert!(
+        !message.contains("skip"),
+        "skipping data is never suggested: {message}"
+    );
+    assert!(store.list("quarantine/").await.expect("list").is_empty());
+    let second = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(
+        entry(&second, FULL, Dataset::MdeAlerts).status,
+        DatasetStatus::Completed
+    );
+
+    // Nothing listens on the port any more: the same, and the message says the connection failed.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let gone = exporter_against(&format!("http://{addr}"), store.clone());
+    let summary = run(&gone, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    let message = e.error.as_deref().unwrap_or_default();
+    assert_eq!((e.status, e.quarantined), (DatasetStatus::Failed, 0), "{e:?}");
+    assert!(
+        message.contains(&addr.to_string()) && message.contains("connection failed"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn records_without_id_or_last_update_are_kept_and_flagged_without_failing_their_window() {
+    let mut config = sandbox_config();
+    let strip = |path: &str, fields: &[&str]| FaultRule {
+        // Call 1 learns the service's clock; call 2 reads the whole range in one window ($top 100).
+        nth_call: Some(2),
+        ..fault(
+            path,
+            FaultKind::MalformedRecords {
+                drop_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            },
+            None,
+            None,
+        )
+    };
+    config.faults = vec![
+        strip("/api/alerts*", &["id"]),
+        strip("/api/incidents*", &["lastUpdateTime"]),
+    ];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let client = client(&sandbox, 3);
+    let mut s = settings();
+    s.mde_alerts_page_size = 100;
+    s.m365d_incidents_page_size = 100;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(
+            FULL,
+            "Contoso",
+            &[Dataset::MdeAlerts, Dataset::M365dIncidents],
+        )],
+        s,
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&exporter, &ExportJob::default()).await;
+    for (d, flag) in [
+        (Dataset::MdeAlerts, RecordFlag::MissingId),
+        (Dataset::M365dIncidents, RecordFlag::MissingLastUpdate),
+    ] {
+        let total = current_versions(&client, d, FULL).await.len() as u64;
+        let e = entry(&summary, FULL, d);
+        assert_eq!(
+            (e.status, e.records, e.flagged, e.quarantined),
+            (DatasetStatus::Completed, total, total, 0),
+            "{e:?}"
+        );
+        let lines: Vec<RecordEnvelope> = exported(store.as_ref(), d, FULL)
+            .await
+            .into_iter()
+            .flat_map(|(_, l)| l)
+            .collect();
+        assert!(lines.iter().all(|l| l.flags == [flag]), "{d}");
+        let keys: BTreeSet<&str> = lines.iter().map(|l| l.dedupe_key.as_str()).collect();
+        assert_eq!(keys.len() as u64, total, "{d}: no two records share a dedupe key");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.record.as_object().is_some_and(|o| o.len() > 3)),
+            "records are kept whole"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_window_and_only_its_records_are_missing() {
+    let mut config = sandbox_config();
+    config.faults = vec![FaultRule {
+        nth_call: Some(4),
+        ..fault("/api/alerts*", FaultKind::NotJson, None, Some(1))
+    }];
     let sandbox = start(config).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = local_store(&dir);
@@ -587,16 +640,24 @@ async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_page() {
     let summary = run(&exporter, &ExportJob::default()).await;
     let e = entry(&summary, FULL, Dataset::MdeAlerts);
     assert_eq!((e.status, e.quarantined), (DatasetStatus::Completed, 1), "{e:?}");
-    let truth = current_versions(&client, Dataset::MdeAlerts, FULL).await;
-    assert_eq!(
-        e.records,
-        truth.len() as u64 - 25,
-        "exactly the quarantined page is missing"
-    );
     let keys = store.list("quarantine/mde_alerts/").await.expect("list");
     let q: QuarantinedPage =
         serde_json::from_slice(&store.get(&keys[0]).await.expect("get").expect("object").body).expect("json");
     assert!(q.moved_past);
+    let truth = current_versions(&client, Dataset::MdeAlerts, FULL).await;
+    let in_window = |k: &String| {
+        let at = k.split_once(':').map(|(_, t)| t).unwrap_or_default();
+        at >= q.query.from.as_str() && at < q.query.to.as_str()
+    };
+    let expected: BTreeSet<String> = truth.iter().filter(|k| !in_window(k)).cloned().collect();
+    let exported: BTreeSet<String> = exported_keys(store.as_ref(), Dataset::MdeAlerts, FULL)
+        .await
+        .into_keys()
+        .collect();
+    assert_eq!(
+        exported, expected,
+        "exactly the quarantined window's records are missing"
+    );
 }
 
 #[tokio::test]
@@ -632,9 +693,11 @@ async fn a_failed_object_write_leaves_the_checkpoint_alone_and_the_next_run_expo
     let checkpoint = store
         .get(&checkpoint_key(d, &tenant_id(FULL)))
         .await
-        .expect("get");
-    assert!(
-        checkpoint.is_none(),
+        .expect("get")
+        .expect("the first run records where its coverage starts");
+    let checkpoint: ExportCheckpoint = serde_json::from_slice(&checkpoint.body).expect("json");
+    assert_eq!(
+        checkpoint.frontier, checkpoint.covered_from,
         "no checkpoint mentions records that were not written"
     );
 
@@ -689,8 +752,8 @@ async fn a_token_expiring_mid_run_is_renewed_once_and_the_run_loses_nothing() {
         .filter(|r| r.path.starts_with("/api/alerts") && r.status == Some(401))
         .count();
     assert_eq!((token_requests, refused), (2, 1), "one 401, one renewal");
-    // Versions the clock jump created behind the read position are the next run's, as for any update.
-    let next = run(&exporter, &ExportJob::default()).await;
+    // Versions the clock jump created at its last instant are the next run's, as for any update.
+    let next = next_tick(&exporter).await;
     assert_eq!(entry(&next, FULL, d).status, DatasetStatus::Completed);
     let keys = exported_keys(&LocalObjectStore::new(dir.path(), ""), d, FULL).await;
     let truth = current_versions(&client, d, FULL).await;
@@ -749,11 +812,12 @@ async fn a_429_storm_fails_its_dataset_loudly_holds_the_cursor_and_the_next_run_
 }
 
 #[tokio::test]
-async fn a_permission_withdrawn_mid_pass_fails_loudly_keeps_what_was_read_and_the_next_run_resumes() {
+async fn a_permission_withdrawn_mid_run_fails_loudly_keeps_what_was_read_and_the_next_run_resumes() {
     let mut config = sandbox_config();
-    // The second page is refused with 403, as when an administrator removes the application's role.
+    // The seventh call is refused with 403, as when an administrator removes the application's role: by then
+    // windows have been read (the first call learns the service's clock, full windows are halved).
     config.faults = vec![FaultRule {
-        nth_call: Some(2),
+        nth_call: Some(7),
         ..fault("/api/alerts*", FaultKind::Status { status: 403 }, None, None)
     }];
     let sandbox = start(config).await;
@@ -761,13 +825,25 @@ async fn a_permission_withdrawn_mid_pass_fails_loudly_keeps_what_was_read_and_th
     let store = local_store(&dir);
     let client = client(&sandbox, 3);
     let d = Dataset::MdeAlerts;
-    let exporter = contoso_exporter(client.clone(), store.clone(), &[d]);
+    let mut s = settings();
+    s.max_object_bytes = 1;
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[d])],
+        s,
+        Arc::new(SimClock::default()),
+    );
     let first = run(&exporter, &ExportJob::default()).await;
     let e = entry(&first, FULL, d);
     assert_eq!(
-        (e.status, e.records, e.quarantined),
-        (DatasetStatus::Failed, 25, 0),
-        "the first page is kept; a refusal is the tenant's, not the page's: {e:?}"
+        (e.status, e.quarantined),
+        (DatasetStatus::Failed, 0),
+        "a refusal is the tenant's, not a window's: {e:?}"
+    );
+    assert!(
+        e.records > 0 && e.objects > 0,
+        "what was read before is kept: {e:?}"
     );
     let message = e.error.as_deref().unwrap_or_default();
     assert!(
@@ -780,15 +856,11 @@ async fn a_permission_withdrawn_mid_pass_fails_loudly_keeps_what_was_read_and_th
         .expect("get")
         .expect("progress saved");
     let cp: ExportCheckpoint = serde_json::from_slice(&cp.body).expect("checkpoint");
-    assert_eq!(
-        cp.pass.as_ref().map(|p| p.skip),
-        Some(25),
-        "the pass holds after the page read"
-    );
     assert!(
-        cp.watermark.is_none(),
-        "the cursor has not moved past the refused page"
+        cp.frontier > cp.covered_from,
+        "the frontier moved past what was written: {cp:?}"
     );
+    assert_eq!(cp.frontier, e.frontier);
 
     let second = run(&exporter, &ExportJob::default()).await;
     assert_eq!(entry(&second, FULL, d).status, DatasetStatus::Completed);
@@ -799,5 +871,5 @@ async fn a_permission_withdrawn_mid_pass_fails_loudly_keeps_what_was_read_and_th
         truth,
         "nothing lost"
     );
-    assert!(keys.values().all(|n| *n == 1), "the resumed pass repeats nothing");
+    assert!(keys.values().all(|n| *n == 1), "the next run repeats nothing");
 }
