@@ -15,28 +15,29 @@ pub async fn run(file: Option<&Path>, check_secret: bool) -> Result<()> {
     print_summary(wiring.config())?;
     let tenants = wiring.tenants().await?;
     let snapshot = tenants.snapshot().await.context("reading the tenant registry")?;
-    println!(
+    say!(
         "registry: {} — {} tenant(s), {} enabled",
         tenants.registry().describe(),
         snapshot.len(),
         snapshot.all_enabled().count()
-    );
+    )?;
     for t in snapshot.all() {
         let datasets: Vec<_> = t.datasets.iter().map(|d| d.as_str()).collect();
-        println!(
+        say!(
             "  {} {:?}{} datasets=[{}] actions={}",
             t.tenant_id,
             t.display_name,
             if t.enabled { "" } else { " (disabled)" },
             datasets.join(", "),
             t.actions.len()
-        );
+        )?;
     }
     for p in snapshot.problems() {
-        println!(
+        say!(
             "  warning: record {} cannot be read and is skipped: {}",
-            p.key, p.reason
-        );
+            p.key,
+            p.reason
+        )?;
     }
     if !check_secret {
         return Ok(());
@@ -56,13 +57,13 @@ pub async fn run(file: Option<&Path>, check_secret: bool) -> Result<()> {
             (Some(at), Some(days)) => format!("expires {at}, {days} day(s) left"),
             _ => "expiry unknown (add expires_on to watch a client secret)".into(),
         };
-        println!(
+        say!(
             "credential {secret_id:?}: {} of application {}, {expiry} (value not shown)",
             status.kind,
             cred.client_id()
-        );
+        )?;
         if let Some(problem) = &status.problem {
-            println!("  {problem}");
+            say!("  {problem}")?;
             if status.days_left.is_some_and(|d| d < 0) {
                 problems += 1;
             }
@@ -76,29 +77,33 @@ pub async fn run(file: Option<&Path>, check_secret: bool) -> Result<()> {
 
 fn print_summary(config: &BridgeConfig) -> Result<()> {
     let endpoints = config.cloud.endpoints()?;
-    println!("configuration is valid");
-    println!("user-agent: {}", config.partner.user_agent());
-    println!("cloud: {:?}", config.cloud.name);
-    println!("  login:  {}", endpoints.login);
-    println!(
+    say!("configuration is valid")?;
+    say!("user-agent: {}", config.partner.user_agent())?;
+    say!("cloud: {:?}", config.cloud.name)?;
+    say!("  login:  {}", endpoints.login)?;
+    say!(
         "  mde:    {} (audience {})",
-        endpoints.mde.base_url, endpoints.mde.resource
-    );
-    println!(
+        endpoints.mde.base_url,
+        endpoints.mde.resource
+    )?;
+    say!(
         "  m365d:  {} (audience {})",
-        endpoints.m365d.base_url, endpoints.m365d.resource
-    );
-    println!(
+        endpoints.m365d.base_url,
+        endpoints.m365d.resource
+    )?;
+    say!(
         "  graph:  {} (audience {})",
-        endpoints.graph.base_url, endpoints.graph.resource
-    );
-    println!(
+        endpoints.graph.base_url,
+        endpoints.graph.resource
+    )?;
+    say!(
         "credential: {:?} secret {:?}",
-        config.credential.backend, config.credential.secret_id
-    );
+        config.credential.backend,
+        config.credential.secret_id
+    )?;
     match &config.storage.bucket {
-        Some(b) => println!("storage: s3://{b}/{}", config.storage.prefix),
-        None => println!(
+        Some(b) => say!("storage: s3://{b}/{}", config.storage.prefix)?,
+        None => say!(
             "storage: local directory {}",
             config
                 .storage
@@ -106,7 +111,7 @@ fn print_summary(config: &BridgeConfig) -> Result<()> {
                 .as_deref()
                 .unwrap_or(Path::new("out"))
                 .display()
-        ),
+        )?,
     }
     Ok(())
 }

@@ -48,7 +48,7 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantH
         .filter(|t| only.is_empty() || only.contains(&t.tenant_id))
     {
         let health = broker.check(&tenant.tenant_id).await?;
-        print_health(&tenant.display_name, &health);
+        print_health(&tenant.display_name, &health)?;
         reports.push(health);
     }
     let unknown = reports
@@ -58,10 +58,10 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantH
         .map(|c| c.secret_id.as_str())
         .collect::<std::collections::BTreeSet<_>>();
     for secret in unknown {
-        println!(
+        say!(
             "credential {secret:?}: expiry unknown; add \"expires_on\" to the client secret's JSON to have it \
              reported and alarmed on (a certificate's is read from it)"
-        );
+        )?;
     }
     if reports.is_empty() {
         bail!(
@@ -72,29 +72,31 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantH
     Ok(reports)
 }
 
-fn print_health(name: &str, health: &TenantHealth) {
+fn print_health(name: &str, health: &TenantHealth) -> Result<()> {
     let verdict = if health.healthy { "ok" } else { "NEEDS ATTENTION" };
-    println!("{name} ({}): {verdict}", health.tenant_id);
+    say!("{name} ({}): {verdict}", health.tenant_id)?;
     for a in &health.audiences {
         let state = match (a.token_obtainable, a.missing_roles.is_empty()) {
             (true, true) => format!("token ok, {} role(s)", a.roles.len()),
             (true, false) => format!("token ok, missing {}", a.missing_roles.join(", ")),
             (false, _) => "no token".to_string(),
         };
-        println!("  {:<6} {state}", a.audience.as_str());
+        say!("  {:<6} {state}", a.audience.as_str())?;
         if let Some(problem) = &a.problem {
-            println!("         {problem}");
+            say!("         {problem}")?;
         }
     }
     if let Some(c) = &health.credential {
         if let (Some(at), Some(days)) = (&c.expires_at, c.days_left) {
-            println!(
+            say!(
                 "  credential {} in {:?}: expires {at} ({days} day(s) left)",
-                c.kind, c.secret_id
-            );
+                c.kind,
+                c.secret_id
+            )?;
         }
         if let Some(problem) = &c.problem {
-            println!("  credential {:?}: {problem}", c.secret_id);
+            say!("  credential {:?}: {problem}", c.secret_id)?;
         }
     }
+    Ok(())
 }

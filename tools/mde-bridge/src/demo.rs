@@ -14,7 +14,7 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
         .await
         .context("starting the sandbox")?;
     let base = sandbox.base_url();
-    println!("sandbox (Entra ID + Defender APIs emulator) listening on {base}");
+    say!("sandbox (Entra ID + Defender APIs emulator) listening on {base}")?;
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let out = out
@@ -34,28 +34,28 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
     let config_path = out.join("bridge.toml");
     std::fs::write(&config_path, demo_config(&base, &secrets, &out.join("exports")))
         .with_context(|| format!("writing {}", config_path.display()))?;
-    println!(
+    say!(
         "configuration: {} (credential in {})",
         config_path.display(),
         secrets.display()
-    );
+    )?;
 
     // The file goes through the same loader, validation and composition root as every function's.
     let wiring = Wiring::load(Some(&config_path))?;
-    println!("\ntenant checks (token-broker health, in-process):");
+    say!("\ntenant checks (token-broker health, in-process):")?;
     let reports = crate::check_tenant::check_all(&wiring, &[]).await?;
     let tokens = sandbox
         .requests()
         .iter()
         .filter(|r| r.path.contains("/oauth2/"))
         .count();
-    println!(
+    say!(
         "\n{} tenant(s) checked, {} healthy; {tokens} token request(s) to Entra ID (one per tenant and API)",
         reports.len(),
         reports.iter().filter(|h| h.healthy).count()
-    );
+    )?;
 
-    println!("\nexport of every dataset of the demo tenants (incident-export core, local storage):");
+    say!("\nexport of every dataset of the demo tenants (incident-export core, local storage):")?;
     let args = crate::export::ExportArgs {
         datasets: Vec::new(),
         tenants: Vec::new(),
@@ -64,19 +64,19 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
     };
     let store = wiring.object_store().await;
     let summary = crate::export::export(&wiring, store.clone(), &args, terminal).await?;
-    crate::export::print_summary(&summary);
+    crate::export::print_summary(&summary)?;
     let records: u64 = summary.datasets.iter().map(|d| d.records).sum();
     let objects: u64 = summary.datasets.iter().map(|d| d.objects).sum();
-    println!(
+    say!(
         "\n{records} records in {objects} gzip NDJSON objects under {} (checkpoints under checkpoints/); \
          Northwind is reported and skipped until its administrator consents",
         store.location("")
-    );
-    println!(
+    )?;
+    say!(
         "next: `cargo run -p mde-sandbox -- --listen 127.0.0.1:8080` runs the emulator on its own; point the \
          [cloud] URLs of {} at it and use `mde-bridge check-tenant` and `mde-bridge export` with --config",
         config_path.display()
-    );
+    )?;
     sandbox.shutdown().await;
     Ok(())
 }

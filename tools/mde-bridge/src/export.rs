@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use incident_export::Exporter;
-use mde_contracts::{BridgeConfig, Dataset, ExportJob, ExportRunSummary, StorageSettings, TenantId};
+use mde_contracts::{
+    BridgeConfig, Dataset, DatasetStatus, ExportJob, ExportRunSummary, StorageSettings, TenantId,
+};
 use mde_platform::ObjectStore;
 use mde_platform::wiring::Wiring;
 
@@ -45,10 +47,22 @@ pub async fn run(file: Option<&Path>, args: ExportArgs, terminal: &Terminal) -> 
     };
     let store = wiring.object_store_for(&storage).await;
     let summary = export(&wiring, store.clone(), &args, terminal).await?;
-    print_summary(&summary);
-    println!("exports are under {}", store.location(""));
+    print_summary(&summary)?;
+    let written: u64 = summary.datasets.iter().map(|d| d.objects).sum();
+    if written > 0 {
+        say!("exports are under {}", store.location(""))?;
+    }
     if summary.has_failures() {
-        bail!("some datasets failed (see above); the checkpoints of the others advanced");
+        let advanced = summary
+            .datasets
+            .iter()
+            .filter(|d| matches!(d.status, DatasetStatus::Completed | DatasetStatus::Partial))
+            .count();
+        match (&summary.error, advanced) {
+            (Some(e), _) => bail!("{e}"),
+            (None, 0) => bail!("every dataset failed (see above); no checkpoint advanced"),
+            (None, n) => bail!("some datasets failed (see above); the checkpoints of the other {n} advanced"),
+        }
     }
     Ok(())
 }
@@ -75,8 +89,11 @@ pub async fn export(
     exporter.run(&job, deadline).await.context("running the export")
 }
 
-/// The storage `--out` names: `s3://bucket/prefix` or a directory.
+/// The storage `--out` names: `s3://bucket/prefix` or a directory, checked before anything is read.
 fn out_storage(config: &BridgeConfig, out: &str) -> Result<StorageSettings> {
+    if out.trim().is_empty() {
+        bail!("--out is empty: give a directory or s3://bucket/prefix (or leave it out to use [storage])");
+    }
     let mut checked = config.clone();
     let storage = &mut checked.storage;
     match out.strip_prefix("s3://") {
@@ -87,6 +104,14 @@ fn out_storage(config: &BridgeConfig, out: &str) -> Result<StorageSettings> {
             storage.local_dir = None;
         }
         None => {
+            let dir = Path::new(out);
+            // The directory must be one, or creatable: a regular file on the way is named now, not after a run.
+            if let Some(file) = dir.ancestors().find(|p| !p.as_os_str().is_empty() && p.is_file()) {
+                bail!(
+                    "--out {out}: {} is a file, so the export directory cannot be created there; choose another directory",
+                    file.display()
+                );
+            }
             storage.bucket = None;
             storage.local_dir = Some(out.into());
         }
@@ -98,25 +123,29 @@ fn out_storage(config: &BridgeConfig, out: &str) -> Result<StorageSettings> {
 }
 
 /// One line per (tenant, dataset).
-pub fn print_summary(summary: &ExportRunSummary) {
-    println!("run {}:", summary.run_id);
+pub fn print_summary(summary: &ExportRunSummary) -> Result<()> {
+    say!("run {}:", summary.run_id)?;
     for d in &summary.datasets {
         let lag = d
             .lag_seconds
             .map_or_else(|| "-".to_string(), |s| format!("{s} s"));
-        println!(
-            "  {} {:<16} {:?}: {} records ({} suppressed as already exported), {} pages, {} objects, {} bytes, lag {lag}",
+        say!(
+            "  {} {:<16} {:?}: {} records ({} suppressed as already exported), {} requests, {} objects, {} bytes, lag {lag}",
             d.tenant_id,
             d.dataset.as_str(),
             d.status,
             d.records,
             d.suppressed,
-            d.pages,
+            d.api_calls,
             d.objects,
             d.bytes
-        );
+        )?;
+        if let Some(note) = &d.note {
+            say!("      note: {note}")?;
+        }
         if let Some(e) = &d.error {
-            println!("      {e}");
+            say!("      {e}")?;
         }
     }
+    Ok(())
 }

@@ -1,6 +1,15 @@
 //! `mde-bridge`: the operator CLI. Each command loads the configuration, builds the local or AWS adapters
 //! once and runs the same core code the Lambda functions run.
 
+/// Writes a line to stdout, returning the error instead of panicking when stdout is closed (`| head`): the
+/// command ends there, and `main` treats a broken pipe as success.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod check_config;
 mod check_tenant;
 mod demo;

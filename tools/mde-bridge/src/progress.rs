@@ -70,14 +70,14 @@ type Key = (TenantId, Dataset);
 
 fn counts(p: ExportProgress) -> String {
     format!(
-        "{} records ({} already exported), {} pages",
+        "{} records ({} already exported), {} API calls",
         p.records, p.suppressed, p.pages
     )
 }
 
 fn outcome(s: &DatasetRunSummary) -> String {
     format!(
-        "{:?}: {} records, {} pages, {} objects",
+        "{:?}: {} records, {} API calls, {} objects",
         s.status, s.records, s.pages, s.objects
     )
 }

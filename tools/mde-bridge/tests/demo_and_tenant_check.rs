@@ -53,7 +53,7 @@ fn the_demo_runs_offline_and_reports_each_demo_tenant_with_its_fix() {
     );
     assert!(
         stderr.contains(&format!(
-            "{full} mde_alerts: Completed: 40 records, 1 pages, 1 objects"
+            "{full} mde_alerts: Completed: 40 records, 2 API calls, 1 objects"
         )),
         "{stderr}"
     );
