@@ -29,7 +29,7 @@ use crate::{Clock, ExportError, ExportObserver, ExportProgress, ExportSettings};
 /// A checkpoint whose frontier is later than the service's clock by more than this is refused.
 const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
 /// The first window's width when the checkpoint has none: the whole range (halved while full).
-const FIRST_WIDTH: Duration = Duration::days(31);
+const FIRST_WIDTH: Duration = crate::window::MAX_WIDTH;
 
 /// What a run of one (tenant, dataset) needs from the run.
 pub(crate) struct Context<'a> {

@@ -24,8 +24,9 @@ pub(crate) const TICK: Duration = Duration::nanoseconds(100);
 const EARLIEST_CREATION: OffsetDateTime = time::macros::datetime!(2000-01-01 0:00 UTC);
 /// Windows fill to about this share of `$top`, so density changes rarely make a window full.
 const FILL: f64 = 0.9;
-/// The widest window.
-const MAX_WIDTH: Duration = Duration::days(31);
+/// The widest window: ten years, so a backfill from long ago crosses its empty years in a few requests (a window
+/// grows at most fourfold per complete window).
+pub(crate) const MAX_WIDTH: Duration = Duration::days(3_653);
 /// Sweeps of one cell before giving up.
 const MAX_SWEEPS: u32 = 5;
 /// Rows a sweep reads before giving up on a cell.
@@ -179,13 +180,7 @@ impl<'a> Walk<'a> {
             }
             if width > TICK {
                 self.splits += 1;
-                // A full page whose rows all share one instant (a bulk update): read what precedes it, then that
-                // instant alone, instead of halving down to it. Otherwise halve.
-                self.width = match single_instant(&page.records, Record::last_update) {
-                    Some(t) if t > cursor && t < w1 => t - cursor,
-                    Some(t) if t == cursor => TICK,
-                    _ => ticks(width / 2).max(TICK),
-                };
+                self.width = shrunk(&page.records, cursor, w1);
                 continue;
             }
             return match self.split_on_creation(cursor, w1, budget).await? {
@@ -294,6 +289,31 @@ impl<'a> Walk<'a> {
             reason: format!("{MAX_SWEEPS} sweeps with $skip never returned the same records twice"),
         })
     }
+}
+
+/// The width to read again after a full window `[cursor, w1)`, guided by the rows the page showed (any width is
+/// correct; this one costs fewer requests). Rows all at one instant (a bulk update): up to that instant, then that
+/// instant alone. Otherwise at most three quarters of the width, and less when the rows end early: a service that
+/// lists oldest first filled the page by `last`, so `[cursor, cursor + 0.9 × (last − cursor))` holds fewer than
+/// `$top`; in any other order `last` lies near `w1` and three quarters it is — and if that is still full, again.
+fn shrunk(records: &[Record], cursor: OffsetDateTime, w1: OffsetDateTime) -> Duration {
+    let width = w1 - cursor;
+    if let Some(t) = single_instant(records, Record::last_update) {
+        if t > cursor && t < w1 {
+            return t - cursor;
+        }
+        if t == cursor {
+            return TICK;
+        }
+    }
+    let three_quarters = ticks(width * 3 / 4);
+    let guided = records
+        .iter()
+        .filter_map(Record::last_update)
+        .filter(|t| *t > cursor && *t < w1)
+        .max()
+        .map(|last| ticks((last - cursor) * FILL));
+    guided.map_or(three_quarters, |g| g.min(three_quarters)).max(TICK)
 }
 
 /// The instant every record of a page shares, by `at` (none when they differ or one lacks it).

@@ -814,10 +814,10 @@ async fn a_429_storm_fails_its_dataset_loudly_holds_the_cursor_and_the_next_run_
 #[tokio::test]
 async fn a_permission_withdrawn_mid_run_fails_loudly_keeps_what_was_read_and_the_next_run_resumes() {
     let mut config = sandbox_config();
-    // The seventh call is refused with 403, as when an administrator removes the application's role: by then
+    // The fourth call is refused with 403, as when an administrator removes the application's role: by then
     // windows have been read (the first call learns the service's clock, full windows are halved).
     config.faults = vec![FaultRule {
-        nth_call: Some(7),
+        nth_call: Some(4),
         ..fault("/api/alerts*", FaultKind::Status { status: 403 }, None, None)
     }];
     let sandbox = start(config).await;
