@@ -9,15 +9,15 @@
 //! The sandbox runs in a child process (this same executable, re-run with `EXPORT_BENCH_ROLE=sandbox`), so the
 //! peak RSS printed (`VmHWM` of /proc/self/status) is the exporter's alone.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use incident_export::{ExportJob, ExportSettings, Exporter};
-use mde_contracts::{CloudSettings, Dataset, TenantConfig};
-use mde_defender::api::{ClientConfig, RateLimitConfig};
-use mde_defender::{DefenderClient, DirectTokenSource, StaticCredential};
+use mde_contracts::{Dataset, TenantConfig};
 use mde_platform::objects::LocalObjectStore;
 
 const ROLE: &str = "EXPORT_BENCH_ROLE";
@@ -104,44 +104,7 @@ async fn export() {
         .to_owned();
     let seeded_in = seeding.elapsed();
 
-    let url: url::Url = base.parse().expect("a URL");
-    let cloud = CloudSettings {
-        login_url: Some(url.clone()),
-        mde_api_url: Some(url.clone()),
-        m365d_api_url: Some(url.clone()),
-        graph_url: Some(url),
-        ..CloudSettings::default()
-    };
-    let endpoints = cloud.endpoints().expect("endpoints");
-    let partner = mde_contracts::PartnerIdentity {
-        company: "Contoso".into(),
-        product: "ExportBench".into(),
-        version: "1.0.0".into(),
-    };
-    let http = mde_defender::build_http_client(&partner).expect("http client");
-    let credential = serde_json::from_value(serde_json::json!({
-        "kind": "client_secret",
-        "client_id": mde_sandbox::DEMO_CLIENT_ID,
-        "client_secret": mde_sandbox::DEMO_CLIENT_SECRET,
-    }))
-    .expect("credential");
-    let tokens = Arc::new(DirectTokenSource::new(
-        http.clone(),
-        endpoints.clone(),
-        Default::default(),
-        Arc::new(StaticCredential(credential)),
-        Duration::from_secs(300),
-    ));
-    let config = ClientConfig {
-        rate_limits: RateLimitConfig::unlimited(),
-        ..ClientConfig::default()
-    };
-    let client = Arc::new(DefenderClient::with_config(
-        http.clone(),
-        endpoints,
-        tokens,
-        config,
-    ));
+    let (http, client) = common::sandbox_client(&base, "ExportBench");
     let out = tempfile::tempdir().expect("output directory");
     let store = Arc::new(LocalObjectStore::new(out.path(), ""));
     let tenant = TenantConfig {

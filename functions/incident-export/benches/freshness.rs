@@ -10,14 +10,14 @@
 //!   cargo bench -p incident-export --bench freshness
 //! ```
 
+mod common;
+
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use incident_export::{Clock, ExportJob, ExportSettings, Exporter, RecordEnvelope};
-use mde_contracts::{CloudSettings, Dataset, TenantConfig};
-use mde_defender::api::{ClientConfig, RateLimitConfig};
-use mde_defender::{DefenderClient, DirectTokenSource, StaticCredential};
+use mde_contracts::{Dataset, TenantConfig};
 use mde_platform::ObjectStore;
 use mde_platform::objects::LocalObjectStore;
 use mde_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
@@ -64,43 +64,7 @@ async fn measure() {
     config.adversarial.visibility_lag_seconds = lag;
     let sandbox = Arc::new(Sandbox::start(config).await.expect("the sandbox starts"));
 
-    let url: url::Url = sandbox.base_url().parse().expect("a URL");
-    let cloud = CloudSettings {
-        login_url: Some(url.clone()),
-        mde_api_url: Some(url.clone()),
-        m365d_api_url: Some(url.clone()),
-        graph_url: Some(url),
-        ..CloudSettings::default()
-    };
-    let endpoints = cloud.endpoints().expect("endpoints");
-    let partner = mde_contracts::PartnerIdentity {
-        company: "Contoso".into(),
-        product: "FreshnessBench".into(),
-        version: "1.0.0".into(),
-    };
-    let http = mde_defender::build_http_client(&partner).expect("http client");
-    let credential = serde_json::from_value(serde_json::json!({
-        "kind": "client_secret",
-        "client_id": mde_sandbox::DEMO_CLIENT_ID,
-        "client_secret": mde_sandbox::DEMO_CLIENT_SECRET,
-    }))
-    .expect("credential");
-    let tokens = Arc::new(DirectTokenSource::new(
-        http.clone(),
-        endpoints.clone(),
-        Default::default(),
-        Arc::new(StaticCredential(credential)),
-        Duration::from_secs(300),
-    ));
-    let client = Arc::new(DefenderClient::with_config(
-        http,
-        endpoints,
-        tokens,
-        ClientConfig {
-            rate_limits: RateLimitConfig::unlimited(),
-            ..ClientConfig::default()
-        },
-    ));
+    let (_, client) = common::sandbox_client(&sandbox.base_url(), "FreshnessBench");
     let out = tempfile::tempdir().expect("output directory");
     let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(out.path(), ""));
     let tenant = TenantConfig {
