@@ -3,6 +3,11 @@
 //! `Ti.ReadWrite.All` sees all.
 //!
 //! Documented order of the list: `id` ascending; see `adversarial.list_order` for the others.
+//!
+//! As in Defender, an indicator whose `expirationTime` has passed is deleted: the list shows active indicators
+//! only, and a write after the expiry finds it gone. A past `expirationTime` in a submitted body is not refused
+//! (Microsoft's own examples carry past dates); the indicator is simply already expired. Tests can make chosen
+//! import items fail the way Defender reports per-item failures (`POST /_sandbox/indicators/import_failures`).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -148,12 +153,18 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let plan = state.adversary.plan(state.clock.now());
+    let plan_now = state.clock.now();
+    let plan = state.adversary.plan(plan_now);
     let records: Vec<Value> = {
         let world = state.world();
         let mut indicators: Vec<&Indicator> = world
             .tenant(&caller.tenant_id)
-            .map(|d| d.indicators.iter().filter(|i| visible(&caller, i)).collect())
+            .map(|d| {
+                d.indicators
+                    .iter()
+                    .filter(|i| visible(&caller, i) && i.is_active(plan_now))
+                    .collect()
+            })
             .unwrap_or_default();
         let all = indicators.len();
         plan.arrange(&mut indicators, all, |i| i.creation_time, |i| i.last_update_time);
@@ -224,11 +235,9 @@ fn validate(map: &Map<String, Value>, caller: &Caller, now: OffsetDateTime) -> R
     let expiration_time = match text("expirationTime")? {
         None => None,
         Some(s) => {
+            // A past expiry is accepted (Microsoft's examples carry past dates); the indicator is born expired.
             let t =
                 parse_time(&s).ok_or_else(|| invalid_input(F, format!("Invalid expirationTime '{s}'.")))?;
-            if t <= now {
-                return Err(invalid_input(F, "expirationTime must be in the future."));
-            }
             Some(t)
         }
     };
@@ -334,6 +343,7 @@ fn upsert(
     cap: usize,
     now: OffsetDateTime,
 ) -> Result<usize, ApiError> {
+    purge_expired(data, now);
     if let Some(i) = data.indicators.iter().position(|x| {
         x.indicator_type == indicator.indicator_type
             && x.indicator_value.eq_ignore_ascii_case(&indicator.indicator_value)
@@ -356,6 +366,11 @@ fn upsert(
     indicator.id = data.next_indicator_id();
     data.indicators.push(indicator);
     Ok(data.indicators.len() - 1)
+}
+
+/// Deletes what has expired, as Defender does at expiry.
+fn purge_expired(data: &mut TenantData, now: OffsetDateTime) {
+    data.indicators.retain(|i| i.is_active(now));
 }
 
 /// `POST /api/indicators`: submit or update.
@@ -414,9 +429,11 @@ pub async fn import(
         .iter()
         .map(|item| {
             let value = item.get("indicatorValue").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let outcome = match item.as_object() {
-                Some(obj) => validate(obj, &caller, now).and_then(|ind| upsert(data, ind, state.config.data.indicator_cap, now)),
-                None => Err(invalid_input(F, "Each indicator must be an object.")),
+            let injected = state.import_failures.take(&value);
+            let outcome = match (injected, item.as_object()) {
+                (Some(reason), _) => Err(error("BadRequest", reason)),
+                (None, Some(obj)) => validate(obj, &caller, now).and_then(|ind| upsert(data, ind, state.config.data.indicator_cap, now)),
+                (None, None) => Err(invalid_input(F, "Each indicator must be an object.")),
             };
             match outcome {
                 Ok(i) => json!({"id": data.indicators[i].id.to_string(), "indicator": value, "isFailed": false, "failureReason": null}),
@@ -444,6 +461,7 @@ pub async fn delete(
     let data = world
         .tenant_mut(&caller.tenant_id)
         .ok_or_else(|| ApiError::not_found(F, "Indicator", &id))?;
+    purge_expired(data, state.clock.now());
     let index = data
         .indicators
         .iter()
@@ -490,6 +508,7 @@ pub async fn batch_delete(
     let data = world
         .tenant_mut(&caller.tenant_id)
         .ok_or_else(|| ApiError::not_found(F, "Indicator", "?"))?;
+    purge_expired(data, state.clock.now());
     if let Some(missing) = ids.iter().find(|id| {
         !data
             .indicators
@@ -500,4 +519,60 @@ pub async fn batch_delete(
     }
     data.indicators.retain(|i| !ids.contains(&i.id));
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A per-item failure of `POST /api/indicators/import` that tests inject: every item whose `indicatorValue`
+/// contains `value_contains` fails with `reason` (at most `times` times; always when absent), the way Defender
+/// reports an item it refused (`isFailed: true`, `failureReason`) while importing the rest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFailureRule {
+    /// Part of the value of the items that fail.
+    pub value_contains: String,
+    /// Their `failureReason`.
+    pub reason: String,
+    /// How many items fail at most (unlimited when absent).
+    #[serde(default)]
+    pub times: Option<u64>,
+}
+
+/// The injected per-item import failures in force.
+#[derive(Debug, Default)]
+pub struct ImportFailures(std::sync::Mutex<Vec<ImportFailureRule>>);
+
+impl ImportFailures {
+    /// Adds rules.
+    pub fn add(&self, rules: Vec<ImportFailureRule>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(rules);
+    }
+
+    /// The reason the item with `value` fails, consuming one of the rule's times.
+    pub fn take(&self, value: &str) -> Option<String> {
+        let mut rules = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rule = rules
+            .iter_mut()
+            .find(|r| value.contains(&r.value_contains) && r.times != Some(0))?;
+        if let Some(t) = rule.times.as_mut() {
+            *t -= 1;
+        }
+        Some(rule.reason.clone())
+    }
+}
+
+/// `POST /_sandbox/indicators/import_failures` with a list of [`ImportFailureRule`].
+pub async fn add_import_failures(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Vec<ImportFailureRule>>(&body) {
+        Ok(rules) => {
+            state.import_failures.add(rules);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("expected a list of {{value_contains, reason, times?}}: {e}")})),
+        )
+            .into_response(),
+    }
 }

@@ -44,6 +44,7 @@ mod state;
 mod store;
 
 pub use adversarial::{BulkUpdateReport, MutationReport};
+pub use api_indicators::ImportFailureRule;
 pub use config::{
     AdversarialSettings, AppRegistration, CONFIG_SCHEMA_FILE, DEMO_CLIENT_CERT_PEM, DEMO_CLIENT_ID,
     DEMO_CLIENT_KEY_PEM, DEMO_CLIENT_SECRET, DEMO_PARTIAL_MISSING_ROLES, DEMO_TENANT_FULL,

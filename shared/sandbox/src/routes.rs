@@ -99,6 +99,10 @@ fn admin_routes() -> Router<AppState> {
         .route("/mutate", post(admin::mutate))
         .route("/bulk_update", post(admin::bulk_update))
         .route(
+            "/indicators/import_failures",
+            post(api_indicators::add_import_failures),
+        )
+        .route(
             "/faults",
             get(admin::faults)
                 .post(admin::add_faults)

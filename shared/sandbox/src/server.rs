@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use time::OffsetDateTime;
 
 use crate::adversarial::{BulkUpdateReport, MutationReport};
+use crate::api_indicators::ImportFailureRule;
 use crate::config::{AdversarialSettings, SandboxConfig};
 use crate::error::SandboxError;
 use crate::faults::ConnectionKiller;
@@ -171,6 +172,34 @@ impl SandboxHandle {
         world
             .tenant(tenant)
             .and_then(|data| crate::adversarial::current_versions(data, dataset))
+            .unwrap_or_default()
+    }
+
+    /// Adds fault rules (as `POST /_sandbox/faults`).
+    pub fn add_faults(&self, rules: Vec<crate::faults::FaultRule>) {
+        self.shared.faults.add(rules);
+    }
+
+    /// Makes import items whose value contains `rule.value_contains` fail per item (as
+    /// `POST /_sandbox/indicators/import_failures`).
+    pub fn fail_import_items(&self, rule: ImportFailureRule) {
+        self.shared.import_failures.add(vec![rule]);
+    }
+
+    /// Every active indicator of `tenant`, whoever created it, as the list API renders it (`id`,
+    /// `indicatorValue`, `indicatorType`, `action`, `application`, `createdBy`, ...). Empty for an unknown tenant.
+    pub fn indicators(&self, tenant: &str) -> Vec<serde_json::Value> {
+        let now = self.now();
+        let world = self.shared.world();
+        world
+            .tenant(tenant)
+            .map(|d| {
+                d.indicators
+                    .iter()
+                    .filter(|i| i.is_active(now))
+                    .map(crate::render_mde::indicator)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

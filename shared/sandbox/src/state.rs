@@ -33,6 +33,8 @@ pub struct Shared {
     pub faults: FaultInjector,
     /// Adversarial settings in force.
     pub adversary: Adversary,
+    /// Per-item import failures injected by tests.
+    pub import_failures: crate::api_indicators::ImportFailures,
 }
 
 /// Handle passed to handlers.
@@ -89,6 +91,7 @@ impl Shared {
             limiter: RateLimiter::default(),
             faults,
             adversary,
+            import_failures: Default::default(),
             config,
         })
     }

@@ -592,3 +592,62 @@ async fn advanced_query_reports_kusto_style_errors() {
         .await;
     assert_eq!((status, code(&body)), (400, "InvalidRequestBody"));
 }
+
+#[tokio::test]
+async fn expired_indicators_disappear_past_expiries_are_accepted_and_item_failures_can_be_injected() {
+    let env = Env::demo().await;
+    let token = env.token(DEMO_TENANT_FULL, MDE).await;
+    let soon = (env.sandbox.now() + time::Duration::minutes(5))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut expiring = indicator("expiring.example.com", "DomainName");
+    expiring["expirationTime"] = json!(soon);
+    let (status, body) = env.post(&token, "/api/indicators", expiring).await;
+    assert_eq!(status, 200, "{body}");
+    // Microsoft's own examples carry past expiry dates: accepted, and born expired (never listed).
+    let mut past = indicator("past.example.com", "DomainName");
+    past["expirationTime"] = json!("2021-12-12T00:00:00Z");
+    let (status, body) = env.post(&token, "/api/indicators", past).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = |body: &Value, value: &str| values(body).iter().any(|i| i["indicatorValue"] == value);
+    let (_, list) = env.get(&token, "/api/indicators?$top=10000").await;
+    assert!(listed(&list, "expiring.example.com"));
+    assert!(
+        !listed(&list, "past.example.com"),
+        "an expired indicator is listed"
+    );
+    env.sandbox.advance(std::time::Duration::from_secs(600));
+    let (_, list) = env.get(&token, "/api/indicators?$top=10000").await;
+    assert!(
+        !listed(&list, "expiring.example.com"),
+        "Defender deletes indicators at expiry"
+    );
+
+    env.sandbox.fail_import_items(mde_sandbox::ImportFailureRule {
+        value_contains: "198.51.100.66".into(),
+        reason: "Indicator conflicts with an existing allow rule".into(),
+        times: Some(1),
+    });
+    let items = json!([
+        indicator("198.51.100.66", "IpAddress"),
+        indicator("198.51.100.67", "IpAddress")
+    ]);
+    let (_, body) = env
+        .post(
+            &token,
+            "/api/indicators/import",
+            json!({"Indicators": items.clone()}),
+        )
+        .await;
+    let results = values(&body);
+    assert_eq!(results[0]["isFailed"], true);
+    assert_eq!(
+        results[0]["failureReason"],
+        "Indicator conflicts with an existing allow rule"
+    );
+    assert_eq!(results[1]["isFailed"], false);
+    let (_, body) = env
+        .post(&token, "/api/indicators/import", json!({"Indicators": items}))
+        .await;
+    assert_eq!(values(&body)[0]["isFailed"], false, "the rule fired only once");
+}
