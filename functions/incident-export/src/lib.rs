@@ -42,20 +42,4 @@ pub use metrics::emf_lines;
 pub use progress::{ExportObserver, ExportProgress, NoProgress};
 pub use run::Exporter;
 
-use time::OffsetDateTime;
-
-/// Where "now" comes from (the system clock in production, a simulated clock in tests).
-pub trait Clock: Send + Sync {
-    /// The current time, UTC.
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
+pub use mde_platform::{Clock, SystemClock};

@@ -10,7 +10,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::{CloudSettings, ContractError, ExportSettings, PartnerIdentity, RegistrySettings, TenantConfig};
+use crate::{
+    CloudSettings, ContractError, ExportSettings, IndicatorSettings, PartnerIdentity, RegistrySettings,
+    TenantConfig,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -39,6 +42,9 @@ pub struct BridgeConfig {
     /// incident-export's behaviour.
     #[serde(default)]
     pub export: ExportSettings,
+    /// indicator-push tuning.
+    #[serde(default)]
+    pub indicators: IndicatorSettings,
     /// The inline tenant registry (`registry.backend = "inline"`): only tenants listed here are served.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
@@ -63,6 +69,7 @@ impl BridgeConfig {
         }
         self.registry.validate(&self.tenants)?;
         self.export.validate()?;
+        self.indicators.validate()?;
         if self.credential.secret_id.trim().is_empty() {
             return Err(ContractError::invalid(
                 "credential.secret_id",

@@ -11,6 +11,7 @@ mod config;
 mod credential;
 mod error;
 mod export;
+mod indicator;
 mod partner;
 pub mod permissions;
 pub mod schemas;
@@ -32,7 +33,12 @@ pub use export::{
     BackfillProgress, DatasetRunSummary, DatasetStatus, ExportCheckpoint, ExportJob, ExportRunSummary,
     ExportedVersion, PassProgress, QuarantinedPage, QuarantinedQuery, RecordEnvelope, RecordFlag,
 };
+pub use indicator::{
+    FEED_TAG_PREFIX, FeedName, IndicatorAction, IndicatorMessage, IndicatorPushSummary, IndicatorRef,
+    IndicatorReject, IndicatorSeverity, IndicatorSpec, IndicatorType, MAX_INDICATORS_PER_MESSAGE, RejectCode,
+    TenantPushSummary, TenantSelector,
+};
 pub use partner::PartnerIdentity;
 pub use permissions::Permission;
-pub use settings::{ExportSettings, RegistryBackend, RegistryFile, RegistrySettings};
+pub use settings::{ExportSettings, IndicatorSettings, RegistryBackend, RegistryFile, RegistrySettings};
 pub use tenant::{ActionKind, ClientId, Dataset, PartnerBinding, TenantConfig, TenantId};

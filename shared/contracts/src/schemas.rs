@@ -44,5 +44,8 @@ pub fn all() -> Vec<SchemaFile> {
         SchemaFile::of::<crate::RecordEnvelope>("export-record.schema.json"),
         SchemaFile::of::<crate::QuarantinedPage>("export-quarantine.schema.json"),
         SchemaFile::of::<crate::ExportRunSummary>("export-run-summary.schema.json"),
+        SchemaFile::of::<crate::IndicatorMessage>("indicator-message.schema.json"),
+        SchemaFile::of::<crate::IndicatorReject>("indicator-reject.schema.json"),
+        SchemaFile::of::<crate::IndicatorPushSummary>("indicator-push-summary.schema.json"),
     ]
 }

@@ -234,3 +234,42 @@ impl ExportSettings {
         Ok(())
     }
 }
+
+/// The `[indicators]` section: how indicator-push behaves. Every key has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndicatorSettings {
+    /// Active indicators a tenant may hold (Defender documents 15,000). Imports that would pass it are rejected
+    /// before they are sent, with the reason.
+    pub active_cap: u32,
+    /// `$top` of the indicator list (2 to 10,000, the documented maximum).
+    pub list_page_size: u32,
+}
+
+impl Default for IndicatorSettings {
+    fn default() -> Self {
+        Self {
+            active_cap: 15_000,
+            list_page_size: 10_000,
+        }
+    }
+}
+
+impl IndicatorSettings {
+    /// Checks the ranges; the error names the `indicators.` key.
+    pub fn validate(&self) -> Result<(), ContractError> {
+        if self.active_cap == 0 {
+            return Err(ContractError::invalid(
+                "indicators.active_cap",
+                "must be at least 1",
+            ));
+        }
+        if !(2..=10_000).contains(&self.list_page_size) {
+            return Err(ContractError::invalid(
+                "indicators.list_page_size",
+                "must be 2 to 10000 (the documented $top maximum)",
+            ));
+        }
+        Ok(())
+    }
+}

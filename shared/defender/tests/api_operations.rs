@@ -168,7 +168,7 @@ fn indicator(value: &str, kind: IndicatorType) -> NewIndicator {
         recommended_actions: None,
         rbac_group_names: None,
         generate_alert: Some(true),
-        external_id: Some("ext-1".into()),
+        educate_url: None,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{PlatformError, Result};
 pub const ENV_PREFIX: &str = "MDE_BRIDGE_";
 
 /// Sections of the file whose keys the environment can override.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "partner",
     "cloud",
     "credential",
@@ -28,6 +28,7 @@ const SECTIONS: [&str; 8] = [
     "tokens",
     "registry",
     "export",
+    "indicators",
 ];
 
 /// Keys holding paths: relative ones in a file are relative to the file's directory.

@@ -6,6 +6,7 @@
 //! configuration ([`config`]) and sets up logging ([`telemetry`]).
 
 pub mod aws;
+mod clock;
 pub mod config;
 mod error;
 pub mod invoke;
@@ -18,6 +19,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod wiring;
 
+pub use clock::{Clock, SystemClock};
 pub use error::PlatformError;
 pub use invoke::FunctionInvoker;
 pub use objects::{ObjectStore, PutCondition, StoredObject};

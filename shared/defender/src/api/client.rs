@@ -142,6 +142,13 @@ impl DefenderClient {
         url
     }
 
+    /// Preflight: whether `tenant` granted the application one of `endpoint`'s permissions, without calling the
+    /// API (the token's `roles` say it). Returns the granted roles of the token; the error is the consent error
+    /// naming the least privileged permission and the tenant's consent URL.
+    pub async fn check_access(&self, endpoint: &Endpoint, tenant: &TenantId) -> Result<Vec<String>> {
+        self.token(endpoint, tenant).await.map(|t| t.roles)
+    }
+
     /// A token for the operation: any one of its permissions will do. When none is granted the token source's
     /// consent error names the least privileged one.
     async fn token(&self, endpoint: &Endpoint, tenant: &TenantId) -> Result<AccessToken> {

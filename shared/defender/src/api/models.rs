@@ -216,56 +216,7 @@ pub enum ResponseAction {
     Offboard,
 }
 
-/// `indicatorType` of an indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum IndicatorType {
-    /// SHA-1 of a file.
-    FileSha1,
-    /// SHA-256 of a file.
-    FileSha256,
-    /// MD5 of a file.
-    FileMd5,
-    /// Certificate thumbprint.
-    CertificateThumbprint,
-    /// IP address (no CIDR).
-    IpAddress,
-    /// Domain name.
-    DomainName,
-    /// URL.
-    Url,
-}
-
-/// `action` of an indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum IndicatorAction {
-    /// Warn (Defender for Cloud Apps).
-    Warn,
-    /// Block.
-    Block,
-    /// Audit (needs `generateAlert`).
-    Audit,
-    /// Legacy alert.
-    Alert,
-    /// Legacy alert and block.
-    AlertAndBlock,
-    /// Block and remediate.
-    BlockAndRemediate,
-    /// Allow.
-    Allowed,
-}
-
-/// `severity` of an indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum IndicatorSeverity {
-    /// Informational.
-    Informational,
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-}
+pub use mde_contracts::{IndicatorAction, IndicatorSeverity, IndicatorType};
 
 /// Body of `POST /api/indicators` and one item of an import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -302,9 +253,9 @@ pub struct NewIndicator {
     /// Whether a hit raises an alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generate_alert: Option<bool>,
-    /// The caller's own id for the indicator.
-    #[serde(rename = "externalID", skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
+    /// A page users are sent to on Block or Warn (URL, domain and IP indicators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub educate_url: Option<String>,
 }
 
 /// An MDE indicator.
