@@ -15,6 +15,7 @@ mod check_tenant;
 mod demo;
 mod export;
 mod progress;
+mod push;
 mod tenants;
 
 use std::path::PathBuf;
@@ -72,6 +73,29 @@ enum Command {
         #[arg(long)]
         out: Option<String>,
     },
+    /// Pushes threat-intel indicators from a JSON Lines file (one indicator, or one indicator message, per line)
+    /// into the configured tenants through the indicator-push core: validated (each error names the field),
+    /// batched by 500, within each tenant's cap; rejects go to rejects/ in the configured storage.
+    ///
+    /// Example: mde-bridge push --file iocs.jsonl --tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 --dry-run
+    Push {
+        /// JSON Lines file of indicators ({"indicatorValue", "indicatorType", "action", "title", "description", ...}).
+        #[arg(long)]
+        file: PathBuf,
+        /// Tenant to push to (repeatable); every enabled tenant that allows indicators when absent.
+        #[arg(long = "tenant")]
+        tenants: Vec<mde_contracts::TenantId>,
+        /// Make FEED's indicators in each tenant exactly the file's: import what is missing or changed, delete
+        /// what this application created for FEED and the file no longer lists.
+        #[arg(long, value_name = "FEED")]
+        sync: Option<mde_contracts::FeedName>,
+        /// Report what would be imported and deleted (plans under plans/) without writing to Defender.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the summary as JSON (schemas/indicator-push-summary.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
     /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, registry, storage);
     /// with --secret, also reads the application credential(s), checks their shape and prints their expiry
     /// (never their value).
@@ -103,6 +127,22 @@ async fn main() -> ExitCode {
                 out,
             };
             export::run(cli.config.as_deref(), args, &terminal).await
+        }
+        Command::Push {
+            file,
+            tenants,
+            sync,
+            dry_run,
+            json,
+        } => {
+            let args = push::PushArgs {
+                file,
+                tenants,
+                sync,
+                dry_run,
+                json,
+            };
+            push::run(cli.config.as_deref(), args, &terminal).await
         }
         Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
         Command::Tenants(command) => tenants::run(cli.config.as_deref(), command).await,

@@ -41,6 +41,16 @@ impl Terminal {
         }
     }
 
+    /// A progress bar counting `total` items on a terminal (`None` in a pipe: callers print plain lines).
+    pub fn bar(&self, total: u64, what: &str) -> Option<ProgressBar> {
+        let multi = self.bars.as_ref()?;
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} {prefix} [{elapsed}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bar = multi.add(ProgressBar::new(total).with_style(style));
+        bar.set_prefix(what.to_owned());
+        Some(bar)
+    }
+
     /// A log writer (for `tracing`) that lifts the bars, writes the line to stderr and redraws them.
     pub fn log_writer(&self) -> impl Fn() -> LogLine + Send + Sync + 'static {
         let bars = self.bars.clone();
