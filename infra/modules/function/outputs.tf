@@ -41,3 +41,13 @@ output "environment" {
   description = "The function's environment variables: configuration, never secret values (for review and tests)."
   value       = one(aws_lambda_function.this.environment[*].variables)
 }
+
+output "settings" {
+  description = "The function's sizing (for review and tests)."
+  value = {
+    architecture         = one(aws_lambda_function.this.architectures)
+    memory_mb            = aws_lambda_function.this.memory_size
+    timeout_seconds      = aws_lambda_function.this.timeout
+    reserved_concurrency = aws_lambda_function.this.reserved_concurrent_executions
+  }
+}

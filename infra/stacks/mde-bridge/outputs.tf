@@ -55,7 +55,7 @@ output "incident_export_statements" {
 
 output "log_groups" {
   description = "Log group settings of every function."
-  value       = [module.token_broker.log_group, module.incident_export.log_group]
+  value       = concat([module.token_broker.log_group, module.incident_export.log_group], module.indicator_push[*].log_group)
 }
 
 output "queues" {
@@ -63,5 +63,31 @@ output "queues" {
   value = concat(
     [{ arn = module.export_failures.arn, dlq_arn = module.export_failures.dlq_arn, redrive_policy = module.export_failures.redrive_policy }],
     [for q in module.fan_out : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
+    [for q in module.indicator_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
   )
+}
+
+output "indicator_queue_url" {
+  description = "Send indicator-push its messages here (null when enable_indicator_push is false)."
+  value       = one(module.indicator_queue[*].url)
+}
+
+output "indicator_queue_arn" {
+  description = "ARN of the indicator queue, e.g. to grant a feed producer sqs:SendMessage (null when enable_indicator_push is false)."
+  value       = one(module.indicator_queue[*].arn)
+}
+
+output "indicator_dlq_url" {
+  description = "Dead-letter queue of the indicator queue: messages that failed every receive (null when enable_indicator_push is false)."
+  value       = one(module.indicator_queue[*].dlq_url)
+}
+
+output "indicator_push_function" {
+  description = "Name of the indicator-push function (null when enable_indicator_push is false)."
+  value       = one(module.indicator_push[*].function_name)
+}
+
+output "indicator_push_statements" {
+  description = "IAM statements of the indicator-push role (empty when enable_indicator_push is false)."
+  value       = flatten(module.indicator_push[*].policy_statements)
 }

@@ -1,4 +1,5 @@
-# The export bucket: exports and checkpoints under var.export_prefix.
+# The export bucket: exports and checkpoints under var.export_prefix; indicator-push's feeds, rejects and plans under
+# var.indicator_prefix (indicators.tf).
 module "exports" {
   source           = "../../modules/bucket"
   name             = local.bucket

@@ -109,6 +109,55 @@ variable "export_datasets" {
   }
 }
 
+variable "enable_indicator_push" {
+  description = "Deploy indicator-push: its queue (with a dead-letter queue), the function and the queue's event source mapping."
+  type        = bool
+  default     = true
+}
+
+variable "indicator_push_reserved_concurrency" {
+  description = <<-EOT
+    Reserved concurrency of indicator-push, and the maximum concurrency of its queue's event source mapping (at
+    least 2 there, as AWS requires). Defender's indicator import API allows 30 calls a minute per tenant: more
+    concurrency only buys 429 responses.
+  EOT
+  type        = number
+  default     = 5
+  nullable    = false
+  validation {
+    condition     = var.indicator_push_reserved_concurrency >= 1 && var.indicator_push_reserved_concurrency <= 1000 && floor(var.indicator_push_reserved_concurrency) == var.indicator_push_reserved_concurrency
+    error_message = "indicator_push_reserved_concurrency: a whole number from 1 to 1000 (the event source mapping's limit)."
+  }
+}
+
+variable "indicator_prefix" {
+  description = <<-EOT
+    Key prefix of indicator-push in the export bucket: it reads feed files under <prefix>/feeds/ and writes
+    rejected indicators and sync plans under <prefix>/rejects/ and <prefix>/plans/, nothing else. Keep it apart
+    from export_prefix (checks.tf warns otherwise).
+  EOT
+  type        = string
+  default     = "indicators"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.()'-]+(/[A-Za-z0-9!_.()'-]+)*$", var.indicator_prefix))
+    error_message = "indicator_prefix: a non-empty S3 key prefix without leading or trailing '/' and without '*' (e.g. indicators or ti/defender)."
+  }
+}
+
+variable "indicator_settings" {
+  description = <<-EOT
+    Tuning of indicator-push, the typed [indicators] section: each entry becomes MDE_BRIDGE_INDICATORS_<KEY>, e.g.
+    { active_cap = "14000" } gives MDE_BRIDGE_INDICATORS_ACTIVE_CAP=14000 (keys and defaults:
+    functions/indicator-push/README.md; documented keys: active_cap).
+  EOT
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for k in keys(var.indicator_settings) : can(regex("^[a-z][a-z0-9_]*$", k))])
+    error_message = "indicator_settings: keys are lowercase snake_case setting names (e.g. active_cap)."
+  }
+}
+
 variable "bucket_name" {
   description = "Export bucket name; <name_prefix>-exports-<account id> when null."
   type        = string

@@ -54,6 +54,34 @@ override_resource {
   values = { arn = "arn:aws:sqs:eu-west-1:123456789012:export-jobs-dlq" }
 }
 
+# The indicator queue, its dead-letter queue and the two functions indicator-push names get ARNs of their own, so
+# the assertions below tell "this queue only" and "the broker only" apart from the mock's shared defaults.
+override_resource {
+  target = module.indicator_queue[0].aws_sqs_queue.this
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-indicators"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-indicators"
+  }
+}
+
+override_resource {
+  target = module.indicator_queue[0].aws_sqs_queue.dlq
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-indicators-dlq"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-indicators-dlq"
+  }
+}
+
+override_resource {
+  target = module.token_broker.aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-token-broker" }
+}
+
+override_resource {
+  target = module.indicator_push[0].aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-indicator-push" }
+}
+
 variables {
   partner                      = { company = "Contoso", product = "Soc", version = "1.0.0" }
   enable_fan_out               = true
@@ -92,7 +120,7 @@ run "least_privilege_and_encryption" {
 
   assert {
     condition = alltrue([
-      for s in concat(output.token_broker_statements, output.incident_export_statements) :
+      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements) :
       !(contains(s.resources, "*") && anytrue([for a in s.actions : strcontains(a, "*")]))
     ])
     error_message = "No wildcard action may apply to every resource."
@@ -114,8 +142,8 @@ run "least_privilege_and_encryption" {
   }
 
   assert {
-    condition     = length(output.queues) == 2
-    error_message = "With fan-out, the stack has the failure queue and the job queue."
+    condition     = length(output.queues) == 3
+    error_message = "With fan-out and indicator-push, the stack has the failure queue, the job queue and the indicator queue."
   }
 
   assert {
@@ -154,15 +182,15 @@ run "the_tenant_registry" {
 
   assert {
     condition = alltrue([
-      for f in [output.token_broker_statements, output.incident_export_statements] :
+      for f in [output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements] :
       anytrue([for s in f : contains(s.resources, output.registry_table_arn) && contains(s.actions, "dynamodb:GetItem")])
     ])
-    error_message = "Both functions read the registry."
+    error_message = "Every function reads the registry."
   }
 
   assert {
     condition = alltrue(flatten([
-      for s in concat(output.token_broker_statements, output.incident_export_statements) : [
+      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements) : [
         for a in s.actions : contains(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"], a)
         if startswith(a, "dynamodb:") || contains(s.resources, output.registry_table_arn)
       ]
@@ -172,11 +200,11 @@ run "the_tenant_registry" {
 
   assert {
     condition = alltrue([
-      for m in [module.token_broker.environment, module.incident_export.environment] :
+      for m in [module.token_broker.environment, module.incident_export.environment, module.indicator_push[0].environment] :
       m["MDE_BRIDGE_REGISTRY_BACKEND"] == "dynamodb" && m["MDE_BRIDGE_REGISTRY_TABLE"] == output.registry_table_name
       && !contains(keys(m), "MDE_BRIDGE_TENANTS")
     ])
-    error_message = "Both functions read the registry from the table (MDE_BRIDGE_REGISTRY_*), not MDE_BRIDGE_TENANTS."
+    error_message = "Every function reads the registry from the table (MDE_BRIDGE_REGISTRY_*), not MDE_BRIDGE_TENANTS."
   }
 
   assert {
@@ -333,4 +361,234 @@ run "bad_inputs_are_refused" {
   }
 
   expect_failures = [var.name_prefix, var.export_settings, var.extra_credential_secret_arns, var.export_prefix]
+}
+
+# indicator-push: a standard queue with a dead-letter queue feeding the function in batches, with partial batch
+# failures; the function writes only rejects and plans, reads only feeds, and never a secret.
+run "indicator_push" {
+  command = apply
+
+  variables {
+    indicator_settings = { active_cap = "14000" }
+  }
+
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.indicators[0].batch_size == 100
+      && aws_lambda_event_source_mapping.indicators[0].maximum_batching_window_in_seconds == 10
+      && toset(aws_lambda_event_source_mapping.indicators[0].function_response_types) == toset(["ReportBatchItemFailures"])
+    )
+    error_message = "The indicator queue feeds indicator-push in batches of 100 (10 s window) and reports partial batch failures (ReportBatchItemFailures)."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.indicators[0].event_source_arn == output.indicator_queue_arn
+      && aws_lambda_event_source_mapping.indicators[0].function_name == module.indicator_push[0].function_arn
+      && output.indicator_queue_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-indicators"
+      && module.indicator_push[0].function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-indicator-push"
+    )
+    error_message = "The event source mapping connects the indicator queue to indicator-push."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.indicators[0].scaling_config[0].maximum_concurrency == 5
+      && module.indicator_push[0].settings.reserved_concurrency == 5
+    )
+    error_message = "indicator-push runs at most indicator_push_reserved_concurrency (5) copies: reserved, and the mapping's maximum concurrency."
+  }
+
+  assert {
+    condition = (
+      jsondecode(module.indicator_queue[0].redrive_policy).deadLetterTargetArn == module.indicator_queue[0].dlq_arn
+      && module.indicator_queue[0].dlq_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-indicators-dlq"
+      && jsondecode(module.indicator_queue[0].redrive_policy).maxReceiveCount == 5
+      && output.indicator_dlq_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-indicators-dlq"
+      && output.indicator_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-indicators"
+    )
+    error_message = "The indicator queue redrives to its own dead-letter queue after 5 receives; the outputs name both queues."
+  }
+
+  assert {
+    condition     = contains([for q in output.queues : q.arn], output.indicator_queue_arn)
+    error_message = "The indicator queue is listed among the stack's queues (and so under the redrive assertion)."
+  }
+
+  assert {
+    condition = (
+      module.indicator_queue[0].settings.fifo == false
+      && module.indicator_queue[0].settings.kms_master_key_id == output.kms_key_arn
+      && module.indicator_queue[0].settings.visibility_timeout_seconds == 6 * module.indicator_push[0].settings.timeout_seconds
+    )
+    error_message = "The indicator queue is a standard queue, encrypted with the stack's key, with a visibility timeout of 6 x the function's timeout."
+  }
+
+  assert {
+    condition = (
+      module.indicator_push[0].settings.memory_mb == 256 && module.indicator_push[0].settings.timeout_seconds == 300
+      && output.indicator_push_function == "mde-bridge-indicator-push"
+    )
+    error_message = "indicator-push is mde-bridge-indicator-push: 256 MB, 300 s."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in output.indicator_push_statements : s.resources if contains(s.actions, "s3:PutObject")
+      ])) == toset([
+      "${module.exports.arn}/indicators/rejects/*",
+      "${module.exports.arn}/indicators/plans/*",
+    ])
+    error_message = "indicator-push may put objects under <indicator_prefix>/rejects/ and <indicator_prefix>/plans/ only."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in output.indicator_push_statements : s.resources if contains(s.actions, "s3:GetObject")
+    ])) == toset(["${module.exports.arn}/indicators/feeds/*"])
+    error_message = "indicator-push may get objects under <indicator_prefix>/feeds/ only."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in output.indicator_push_statements : [
+        for a in s.actions : contains(["s3:PutObject", "s3:GetObject"], a) if startswith(lower(a), "s3:")
+      ]
+    ]))
+    error_message = "indicator-push has no other S3 action (no list, no delete, no s3:*)."
+  }
+
+  assert {
+    condition = !anytrue(flatten([
+      for s in output.indicator_push_statements : [
+        for a in s.actions : strcontains(lower(a), "secretsmanager") || strcontains(a, "*")
+      ]
+    ]))
+    error_message = "indicator-push has no secretsmanager permission and no wildcard action."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in output.indicator_push_statements :
+      length(setintersection(s.resources, concat([output.credential_secret_arn], var.extra_credential_secret_arns))) == 0
+    ])
+    error_message = "No statement of indicator-push may name a credential secret."
+  }
+
+  assert {
+    condition = flatten([
+      for s in output.indicator_push_statements : s.resources if contains(s.actions, "lambda:InvokeFunction")
+    ]) == ["arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-token-broker"]
+    error_message = "indicator-push may invoke the token-broker only."
+  }
+
+  assert {
+    condition = (
+      toset(flatten([for s in output.indicator_push_statements : [for a in s.actions : a if startswith(a, "sqs:")]]))
+      == toset(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"])
+      && toset(flatten([
+        for s in output.indicator_push_statements : s.resources if anytrue([for a in s.actions : startswith(a, "sqs:")])
+      ])) == toset([output.indicator_queue_arn])
+    )
+    error_message = "indicator-push may consume the indicator queue only (receive, delete, attributes, visibility), and send nowhere."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in output.indicator_push_statements :
+      contains(s.actions, "kms:GenerateDataKey") && contains(s.actions, "kms:Decrypt") && toset(s.resources) == toset([output.kms_key_arn])
+    ])
+    error_message = "indicator-push uses the stack's key (encrypted objects and queue messages)."
+  }
+
+  assert {
+    condition = (
+      module.indicator_push[0].environment["MDE_BRIDGE_STORAGE_BUCKET"] == output.export_bucket
+      && module.indicator_push[0].environment["MDE_BRIDGE_STORAGE_PREFIX"] == "indicators"
+      && module.indicator_push[0].environment["MDE_BRIDGE_TOKENS_SOURCE"] == "broker"
+      && module.indicator_push[0].environment["MDE_BRIDGE_TOKENS_BROKER_FUNCTION"] == output.token_broker_function
+      && module.indicator_push[0].environment["MDE_BRIDGE_INDICATORS_ACTIVE_CAP"] == "14000"
+      && module.indicator_push[0].environment["MDE_BRIDGE_PARTNER_COMPANY"] == "Contoso"
+    )
+    error_message = "indicator-push gets the common configuration, the bucket and indicator prefix, tokens from the broker and MDE_BRIDGE_INDICATORS_<KEY> settings."
+  }
+
+  assert {
+    condition = alltrue([
+      !contains(keys(module.indicator_push[0].environment), "MDE_BRIDGE_CREDENTIAL_SECRET_ID"),
+      !anytrue([for k in keys(module.indicator_push[0].environment) : startswith(k, "MDE_BRIDGE_EXPORT_")]),
+      !anytrue([for k in keys(module.incident_export.environment) : startswith(k, "MDE_BRIDGE_INDICATORS_")]),
+    ])
+    error_message = "indicator-push knows no credential secret; export and indicator settings stay with their function."
+  }
+
+  assert {
+    condition     = length(output.log_groups) == 3 && contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-indicator-push")
+    error_message = "indicator-push's log group is among the stack's log groups (retention and key asserted above)."
+  }
+}
+
+run "indicator_push_disabled_creates_nothing" {
+  command = plan
+
+  variables {
+    enable_indicator_push = false
+  }
+
+  assert {
+    condition = (
+      length(module.indicator_queue) == 0 && length(module.indicator_push) == 0
+      && length(aws_lambda_event_source_mapping.indicators) == 0
+    )
+    error_message = "Without enable_indicator_push there is no indicator queue, function or event source mapping."
+  }
+
+  assert {
+    condition = (
+      output.indicator_queue_url == null && output.indicator_queue_arn == null && output.indicator_dlq_url == null
+      && output.indicator_push_function == null && length(output.indicator_push_statements) == 0
+    )
+    error_message = "Without enable_indicator_push the indicator outputs are null (statements empty)."
+  }
+
+  assert {
+    condition     = length(output.queues) == 2 && length(output.log_groups) == 2
+    error_message = "Without enable_indicator_push only the export queues and functions remain."
+  }
+}
+
+# AWS refuses a maximum concurrency below 2 on an SQS event source mapping.
+run "indicator_push_with_one_reserved_copy" {
+  command = plan
+
+  variables {
+    indicator_push_reserved_concurrency = 1
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.indicators[0].scaling_config[0].maximum_concurrency == 2
+    error_message = "The mapping's maximum concurrency is at least 2."
+  }
+}
+
+run "an_indicator_prefix_inside_the_export_prefix_is_caught" {
+  command = apply
+
+  variables {
+    indicator_prefix = "exports/indicators"
+  }
+
+  expect_failures = [check.indicator_prefix_apart_from_export_prefix]
+}
+
+run "bad_indicator_inputs_are_refused" {
+  command = plan
+
+  variables {
+    indicator_prefix                    = "indicators/"
+    indicator_settings                  = { "Active-Cap" = "10" }
+    indicator_push_reserved_concurrency = 0
+  }
+
+  expect_failures = [var.indicator_prefix, var.indicator_settings, var.indicator_push_reserved_concurrency]
 }
