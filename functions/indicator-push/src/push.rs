@@ -47,6 +47,8 @@ pub struct PushOutcome {
     pub summary: IndicatorPushSummary,
     /// (message id, fate), in input order.
     pub fates: Vec<(String, MessageFate)>,
+    /// The rejects written (of done messages), as in the rejects object.
+    pub rejects: Vec<IndicatorReject>,
 }
 
 impl PushOutcome {
@@ -259,10 +261,10 @@ impl Pusher {
         for (i, r) in &mut rejects {
             r.message_id = batch[*i].id.clone();
         }
-        let final_rejects: Vec<&IndicatorReject> = rejects
+        let mut final_rejects: Vec<IndicatorReject> = rejects
             .iter()
             .filter(|(i, _)| !deferred.contains_key(i))
-            .map(|(_, r)| r)
+            .map(|(_, r)| r.clone())
             .collect();
         if !final_rejects.is_empty() {
             let key = rejects_key(now, &batch[0].id);
@@ -288,6 +290,7 @@ impl Pusher {
                             .entry(*i)
                             .or_insert_with(|| format!("the rejects object could not be written: {e}"));
                     }
+                    final_rejects.clear();
                 }
             }
         }
@@ -317,7 +320,11 @@ impl Pusher {
             .collect();
         summary.messages_deferred = deferred.len() as u64;
         summary.messages_done = summary.messages - summary.messages_deferred;
-        Ok(PushOutcome { summary, fates })
+        Ok(PushOutcome {
+            summary,
+            fates,
+            rejects: final_rejects,
+        })
     }
 
     /// Reads a sync's set from its source object. Err(Done) when the source is refused (the message is then

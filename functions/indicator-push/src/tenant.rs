@@ -215,10 +215,10 @@ impl TenantPush<'_> {
         }
         // Imports, in chunks of 500.
         let bodies: Vec<(&IndicatorKey, &Planned)> = fits.iter().map(|k| (k, &plan[k])).collect();
+        let mut created = 0;
         for chunk in bodies.chunks(MAX_INDICATOR_BATCH) {
-            self.import(chunk, &mut result).await;
+            created += self.import(chunk, &existing, &mut result).await;
         }
-        let created = result.summary.imported;
         result.summary.active = Some((active as u64 + created).saturating_sub(result.summary.deleted));
         info!(
             tenant = %self.tenant,
@@ -293,12 +293,12 @@ impl TenantPush<'_> {
             match m.op {
                 Op::Upsert => {
                     for v in &m.indicators {
-                        put(
-                            v.key.clone(),
-                            PlanOp::Import(Box::new(v.body.clone())),
-                            v.raw.clone(),
-                            *i,
-                        );
+                        // What Defender already holds as asked costs no call.
+                        let op = match existing.get(&v.key) {
+                            Some(e) if same(&v.body, e) => PlanOp::Unchanged,
+                            _ => PlanOp::Import(Box::new(v.body.clone())),
+                        };
+                        put(v.key.clone(), op, v.raw.clone(), *i);
                     }
                 }
                 Op::Delete => {
@@ -385,7 +385,14 @@ impl TenantPush<'_> {
     }
 
     /// Imports up to 500 items and maps each result back; a whole-call 400 is bisected to find the item at fault.
-    async fn import(&self, chunk: &[(&IndicatorKey, &Planned)], result: &mut TenantResult) {
+    /// Returns how many were created (not in `existing`).
+    async fn import(
+        &self,
+        chunk: &[(&IndicatorKey, &Planned)],
+        existing: &BTreeMap<IndicatorKey, Existing>,
+        result: &mut TenantResult,
+    ) -> u64 {
+        let mut created = 0;
         let mut pending: Vec<&[(&IndicatorKey, &Planned)]> = vec![chunk];
         while let Some(part) = pending.pop() {
             let bodies: Vec<NewIndicator> = part
@@ -413,7 +420,10 @@ impl TenantPush<'_> {
                             by_value.get(&key.1).copied()
                         };
                         match answer {
-                            Some(a) if !a.is_failed => result.summary.imported += 1,
+                            Some(a) if !a.is_failed => {
+                                result.summary.imported += 1;
+                                created += u64::from(!existing.contains_key(*key));
+                            }
                             Some(a) => {
                                 let why = a
                                     .failure_reason
@@ -479,6 +489,7 @@ impl TenantPush<'_> {
                 }
             }
         }
+        created
     }
 }
 

@@ -561,3 +561,21 @@ async fn the_lambda_handler_answers_batch_item_failures_and_fails_when_everythin
         .expect_err("not SQS");
     assert!(e.to_string().contains("SQS"), "{e}");
 }
+
+#[tokio::test]
+async fn an_upsert_of_what_defender_already_holds_costs_no_import_and_the_active_count_stays_true() {
+    let s = setup().await;
+    let first = push(&s.pusher, &[upsert("1", json!(FULL), domains("same", 3))]).await;
+    let active = first.summary.tenants[0].active.expect("active");
+    s.sandbox.clear_requests();
+    let again = push(&s.pusher, &[upsert("2", json!(FULL), domains("same", 3))]).await;
+    let t = &again.summary.tenants[0];
+    assert_eq!((t.imported, t.unchanged, t.active), (0, 3, Some(active)), "{t:?}");
+    assert_eq!(calls(&s.sandbox, "POST", "/api/indicators/import"), 0);
+    // A changed field is sent; the count does not grow for an update.
+    let mut changed = domains("same", 1);
+    changed[0]["severity"] = json!("Low");
+    let third = push(&s.pusher, &[upsert("3", json!(FULL), changed)]).await;
+    let t = &third.summary.tenants[0];
+    assert_eq!((t.imported, t.active), (1, Some(active)), "{t:?}");
+}

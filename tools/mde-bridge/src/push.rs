@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicator_push::{Incoming, MessageFate, Pusher};
-use mde_contracts::{FeedName, IndicatorPushSummary, TenantId};
+use mde_contracts::{FeedName, IndicatorPushSummary, IndicatorReject, TenantId};
 use mde_platform::wiring::Wiring;
 use serde_json::{Value, json};
 
@@ -19,6 +19,8 @@ use crate::progress::Terminal;
 const PER_MESSAGE: usize = 500;
 /// Messages per push (one listing per tenant each).
 const PER_PUSH: usize = 20;
+/// Rejects printed (all of them are in the rejects object).
+const MAX_SHOWN: usize = 20;
 
 /// What to push.
 pub struct PushArgs {
@@ -36,8 +38,8 @@ pub struct PushArgs {
 
 /// Reads the file, pushes it, prints the summary. Fails when an indicator was rejected or deferred.
 pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> Result<()> {
-    let messages = read(&args)?;
-    if messages.is_empty() {
+    let (messages, lines) = read(&args)?;
+    if messages.is_empty() || messages.iter().all(|m| m.1 == 0) && args.sync.is_none() {
         bail!(
             "{}: no indicators in it (one JSON object per line)",
             args.file.display()
@@ -52,6 +54,7 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
         ..Default::default()
     };
     let mut deferred: Vec<(String, String)> = Vec::new();
+    let mut rejects: Vec<IndicatorReject> = Vec::new();
     let mut done = 0usize;
     for group in messages.chunks(PER_PUSH) {
         let batch: Vec<Incoming> = group.iter().map(|(m, _)| m.clone()).collect();
@@ -61,6 +64,7 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
                 deferred.push((id.clone(), why.clone()));
             }
         }
+        rejects.extend(outcome.rejects);
         merge(&mut summary, outcome.summary);
         done += group.iter().map(|m| m.1).sum::<usize>();
         match &bar {
@@ -75,6 +79,22 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
         say!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
         print(&summary, &deferred)?;
+        for r in rejects.iter().take(MAX_SHOWN) {
+            // Name the file's line when the reject is about one indicator of it.
+            let at = lines.iter().find(|(_, v)| *v == r.indicator).map_or_else(
+                || r.message_id.clone(),
+                |(n, _)| format!("{}:{n}", args.file.display()),
+            );
+            let tenant = r
+                .tenant_id
+                .as_ref()
+                .map(|t| format!(" in tenant {t}"))
+                .unwrap_or_default();
+            say!("  rejected {at}{tenant}: {}", r.reason)?;
+        }
+        if rejects.len() > MAX_SHOWN {
+            say!("  … and {} more in the rejects object", rejects.len() - MAX_SHOWN)?;
+        }
     }
     let rejected = summary.rejected;
     match (rejected, deferred.len()) {
@@ -89,8 +109,8 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
     }
 }
 
-/// The file's messages, each with the number of indicators it holds.
-fn read(args: &PushArgs) -> Result<Vec<(Incoming, usize)>> {
+/// The file's messages, each with the number of indicators it holds, and its indicator lines by number.
+fn read(args: &PushArgs) -> Result<(Vec<(Incoming, usize)>, Vec<(usize, Value)>)> {
     let text =
         std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let name = args.file.display().to_string();
@@ -130,7 +150,7 @@ fn read(args: &PushArgs) -> Result<Vec<(Incoming, usize)>> {
     }
     if let Some(feed) = &args.sync {
         let count = loose.len();
-        let indicators: Vec<Value> = loose.into_iter().map(|(_, v)| v).collect();
+        let indicators: Vec<&Value> = loose.iter().map(|(_, v)| v).collect();
         let body = json!({"op": "sync", "tenants": tenants, "feed": feed, "indicators": indicators, "dry_run": args.dry_run});
         messages.push((
             Incoming {
@@ -139,7 +159,7 @@ fn read(args: &PushArgs) -> Result<Vec<(Incoming, usize)>> {
             },
             count,
         ));
-        return Ok(messages);
+        return Ok((messages, loose));
     }
     for chunk in loose.chunks(PER_MESSAGE) {
         let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
@@ -154,7 +174,7 @@ fn read(args: &PushArgs) -> Result<Vec<(Incoming, usize)>> {
             chunk.len(),
         ));
     }
-    Ok(messages)
+    Ok((messages, loose))
 }
 
 fn merge(total: &mut IndicatorPushSummary, part: IndicatorPushSummary) {
