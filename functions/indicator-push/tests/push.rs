@@ -579,3 +579,111 @@ async fn an_upsert_of_what_defender_already_holds_costs_no_import_and_the_active
     let t = &third.summary.tenants[0];
     assert_eq!((t.imported, t.active), (1, Some(active)), "{t:?}");
 }
+
+#[tokio::test]
+async fn hostile_message_bodies_are_rejected_with_a_reason_and_never_retried() {
+    let s = setup().await;
+    let ok = indicator("DomainName", "fine.example.com", "Block");
+    let mut bodies: Vec<(String, String)> = vec![
+        ("empty".into(), String::new()),
+        ("array".into(), "[]".into()),
+        (
+            "wrong-op-type".into(),
+            json!({"op": 7, "tenants": FULL, "indicators": [ok]}).to_string(),
+        ),
+        (
+            "no-tenants".into(),
+            json!({"op": "upsert", "indicators": [ok]}).to_string(),
+        ),
+        (
+            "no-indicators".into(),
+            json!({"op": "upsert", "tenants": FULL}).to_string(),
+        ),
+        (
+            "empty-indicators".into(),
+            json!({"op": "upsert", "tenants": FULL, "indicators": []}).to_string(),
+        ),
+        (
+            "sync-no-feed".into(),
+            json!({"op": "sync", "tenants": FULL, "indicators": [ok]}).to_string(),
+        ),
+        (
+            "sync-bad-source".into(),
+            json!({"op": "sync", "tenants": FULL, "feed": "f", "source": "../etc/passwd"}).to_string(),
+        ),
+        (
+            "duplicate-key".into(),
+            format!(r#"{{"op": "upsert", "op": "delete", "tenants": "{FULL}", "indicators": [{ok}]}}"#),
+        ),
+        (
+            "trailing".into(),
+            format!(
+                "{} {{}}",
+                json!({"op": "upsert", "tenants": FULL, "indicators": [ok]})
+            ),
+        ),
+        (
+            "too-many".into(),
+            json!({"op": "upsert", "tenants": FULL, "indicators": vec![ok.clone(); 10_001]}).to_string(),
+        ),
+    ];
+    // Each required field of an indicator missing in turn, and each with a wrong type, is named.
+    for field in [
+        "indicatorValue",
+        "indicatorType",
+        "action",
+        "title",
+        "description",
+    ] {
+        let mut missing = ok.clone();
+        missing.as_object_mut().expect("object").remove(field);
+        let mut wrong = ok.clone();
+        wrong[field] = json!(12);
+        for (kind, item) in [("missing", missing), ("wrong", wrong)] {
+            bodies.push((
+                format!("{kind}-{field}"),
+                json!({"op": "upsert", "tenants": FULL, "indicators": [item]}).to_string(),
+            ));
+        }
+    }
+    let batch: Vec<_> = bodies
+        .iter()
+        .map(|(id, body)| indicator_push::Incoming {
+            id: id.clone(),
+            body: body.clone(),
+        })
+        .collect();
+    let outcome = push(&s.pusher, &batch).await;
+    assert!(
+        outcome.fates.iter().all(|(_, f)| *f == MessageFate::Done),
+        "{:?}",
+        outcome.fates
+    );
+    let rejects = rejects(&*s.store()).await;
+    for (id, _) in &bodies {
+        let r: Vec<_> = rejects.iter().filter(|r| &r.message_id == id).collect();
+        assert_eq!(r.len(), 1, "{id}: {r:?}");
+        let r = r[0];
+        assert!(!r.reason.is_empty());
+        if let Some(field) = id
+            .strip_prefix("missing-")
+            .or_else(|| id.strip_prefix("wrong-"))
+            .filter(|f| f.starts_with(|c: char| c.is_lowercase()) && *f != "op-type")
+        {
+            assert!(r.reason.contains(field), "{id}: {}", r.reason);
+        }
+    }
+    let too_many = rejects
+        .iter()
+        .find(|r| r.message_id == "too-many")
+        .expect("too-many");
+    assert!(too_many.reason.contains("10000"), "{}", too_many.reason);
+    assert!(
+        too_many.indicator.as_str().is_some_and(|b| b.len() <= 64 * 1024),
+        "a huge body is cut in the reject"
+    );
+    assert!(
+        !values_in(&s.sandbox, FULL).contains(&"fine.example.com".to_owned()),
+        "nothing of a refused message is applied"
+    );
+}

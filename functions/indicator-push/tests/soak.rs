@@ -39,15 +39,15 @@ async fn ten_thousand_indicators_under_faults_end_applied_rejected_or_dead_lette
         .unwrap_or(10_000);
     let mut config = sandbox_config();
     config.faults = vec![
-        fault(FaultKind::Status { status: 503 }, 0.06),
+        fault(FaultKind::Status { status: 503 }, 0.12),
         fault(
             FaultKind::TooManyRequests {
                 retry_after_seconds: 0,
             },
             0.06,
         ),
-        fault(FaultKind::DropConnection, 0.03),
-        fault(FaultKind::TruncatedBody, 0.03),
+        fault(FaultKind::DropConnection, 0.06),
+        fault(FaultKind::TruncatedBody, 0.06),
     ];
     let sandbox = start(config).await;
     sandbox.fail_import_items(ImportFailureRule {
