@@ -109,8 +109,13 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
     }
 }
 
-/// The file's messages, each with the number of indicators it holds, and its indicator lines by number.
-fn read(args: &PushArgs) -> Result<(Vec<(Incoming, usize)>, Vec<(usize, Value)>)> {
+/// Messages, each with the number of indicators it holds.
+type Messages = Vec<(Incoming, usize)>;
+/// Indicator lines of the file, by line number.
+type Lines = Vec<(usize, Value)>;
+
+/// The file's messages and its indicator lines.
+fn read(args: &PushArgs) -> Result<(Messages, Lines)> {
     let text =
         std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let name = args.file.display().to_string();
