@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod schemas;
 mod settings;
 mod tenant;
+mod webhook;
 
 pub use broker::{
     AudienceHealth, BearerToken, BrokerError, BrokerRequest, BrokerResponse, CredentialHealth,
@@ -42,3 +43,7 @@ pub use partner::PartnerIdentity;
 pub use permissions::Permission;
 pub use settings::{ExportSettings, IndicatorSettings, RegistryBackend, RegistryFile, RegistrySettings};
 pub use tenant::{ActionKind, ClientId, Dataset, PartnerBinding, TenantConfig, TenantId};
+pub use webhook::{
+    DeviceAction, DeviceActionV1, DeviceRef, ExternalAlertV1, HuntingQueryV1, IndicatorRequestV1,
+    PartnerAlert, PartnerKey, PartnerKeysSecret, PartnerSeverity, UpdateV1, WebhookEvent, WebhookSettings,
+};

@@ -47,5 +47,12 @@ pub fn all() -> Vec<SchemaFile> {
         SchemaFile::of::<crate::IndicatorMessage>("indicator-message.schema.json"),
         SchemaFile::of::<crate::IndicatorReject>("indicator-reject.schema.json"),
         SchemaFile::of::<crate::IndicatorPushSummary>("indicator-push-summary.schema.json"),
+        SchemaFile::of::<crate::WebhookEvent>("webhook-event.schema.json"),
+        SchemaFile::of::<crate::ExternalAlertV1>("webhook-event-external-alert.v1.schema.json"),
+        SchemaFile::of::<crate::DeviceActionV1>("webhook-event-device-action.v1.schema.json"),
+        SchemaFile::of::<crate::IndicatorRequestV1>("webhook-event-indicator.v1.schema.json"),
+        SchemaFile::of::<crate::UpdateV1>("webhook-event-update.v1.schema.json"),
+        SchemaFile::of::<crate::HuntingQueryV1>("webhook-event-hunting-query.v1.schema.json"),
+        SchemaFile::of::<crate::PartnerKeysSecret>("webhook-partner-keys.schema.json"),
     ]
 }

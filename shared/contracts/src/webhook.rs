@@ -1,0 +1,371 @@
+//! alert-webhook's boundary types: the `[webhook]` settings, the partner keys secret, and the events partners
+//! send (`POST /v1/events`), one versioned schema per event type.
+
+use schemars::JsonSchema;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::{ContractError, IndicatorRef, IndicatorSpec, TenantId};
+
+/// The `[webhook]` section: how alert-webhook behaves. Every key has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// The SQS FIFO queue accepted requests go to (one message group per tenant and device).
+    pub queue_url: Option<String>,
+    /// The DynamoDB idempotency table (keyed by `request_id`).
+    pub table: Option<String>,
+    /// The secret holding the partner keys ([`PartnerKeysSecret`]).
+    pub partner_keys_secret_id: String,
+    /// How far a `webhook-timestamp` may be from now, in seconds (Standard Webhooks recommends 300).
+    pub tolerance_seconds: u64,
+    /// The largest body accepted, in bytes; a larger one is refused before it is read whole.
+    pub max_body_bytes: u64,
+    /// How long a request id is remembered (repeats within it get the first answer), in seconds.
+    pub idempotency_ttl_seconds: u64,
+    /// The public base URL status URLs are built on (the Function URL), when known.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            queue_url: None,
+            table: None,
+            partner_keys_secret_id: "mde-bridge/webhook-partner-keys".into(),
+            tolerance_seconds: 300,
+            max_body_bytes: 64 * 1024,
+            idempotency_ttl_seconds: 7 * 24 * 3600,
+            public_base_url: None,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Checks the ranges; the error names the `webhook.` key.
+    pub fn validate(&self) -> Result<(), ContractError> {
+        let bad = |key: &str, reason: &str| Err(ContractError::invalid(format!("webhook.{key}"), reason));
+        if !(1..=3600).contains(&self.tolerance_seconds) {
+            return bad("tolerance_seconds", "must be 1 to 3600");
+        }
+        if !(256..=6 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return bad(
+                "max_body_bytes",
+                "must be 256 to 6291456 (Lambda's payload limit)",
+            );
+        }
+        if self.idempotency_ttl_seconds < 3600 {
+            return bad(
+                "idempotency_ttl_seconds",
+                "must be at least 3600 (senders retry for hours)",
+            );
+        }
+        if self.partner_keys_secret_id.trim().is_empty() {
+            return bad("partner_keys_secret_id", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+/// The partner keys secret (JSON in Secrets Manager, or in the local secrets file). Read only: it is never
+/// written back or printed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerKeysSecret {
+    /// The keys.
+    pub keys: Vec<PartnerKey>,
+}
+
+/// One partner key: its id (what tenants bind, see `TenantConfig.partners`) and its active secrets.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerKey {
+    /// The key id: letters, digits, `.`, `_`, `-`.
+    pub key_id: String,
+    /// Who holds it, for logs and audit records.
+    #[serde(default)]
+    pub partner: String,
+    /// Active secrets, `whsec_<base64>` (two during a rotation: the old one until every sender has the new).
+    #[schemars(with = "Vec<String>")]
+    pub secrets: Vec<SecretString>,
+}
+
+/// How a request names a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRef {
+    /// Defender's machine id (40 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// The device's DNS name as Defender knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    /// An IP address the device had at `at` (Defender finds devices seen with it 15 minutes either side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// When the device had `ip` (RFC 3339, within the past 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+/// Severity of a partner's alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerSeverity {
+    /// Informational.
+    Informational,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+}
+
+/// A partner product's alert, to correlate with a Defender device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerAlert {
+    /// The partner's own alert id.
+    pub id: String,
+    /// Title (1 to 256 characters).
+    pub title: String,
+    /// Severity.
+    pub severity: PartnerSeverity,
+    /// Description (up to 4,096 characters).
+    #[serde(default)]
+    pub description: String,
+    /// When it happened (RFC 3339).
+    pub time: String,
+}
+
+/// `external_alert.v1`: a partner's alert about a device; recorded on the Defender side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAlertV1 {
+    /// The customer tenant.
+    pub tenant_id: TenantId,
+    /// The device.
+    pub device: DeviceRef,
+    /// The alert.
+    pub alert: PartnerAlert,
+}
+
+/// A device response action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceAction {
+    /// Isolate from the network (`isolation_type` full or selective).
+    Isolate,
+    /// Release from isolation.
+    Release,
+    /// Antivirus scan (`scan_type` quick or full).
+    AntivirusScan,
+    /// Restrict app execution to Microsoft-signed binaries.
+    RestrictAppExecution,
+    /// Lift the restriction.
+    UnrestrictAppExecution,
+    /// Collect an investigation package.
+    CollectInvestigationPackage,
+    /// Stop a file's processes and quarantine it (`sha1`).
+    StopAndQuarantineFile,
+}
+
+/// `device_action.v1`: a response action on a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceActionV1 {
+    /// The customer tenant.
+    pub tenant_id: TenantId,
+    /// The device.
+    pub device: DeviceRef,
+    /// The action.
+    pub action: DeviceAction,
+    /// Why (Defender requires a comment; shown in the action center).
+    pub comment: String,
+    /// For `isolate`: `full` (default) or `selective`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation_type: Option<String>,
+    /// For `antivirus_scan`: `quick` (default) or `full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_type: Option<String>,
+    /// For `stop_and_quarantine_file`: the file's SHA-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+}
+
+/// `indicator.v1`: add or remove one indicator (through indicator-push's core).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IndicatorRequestV1 {
+    /// Add or update.
+    Add {
+        /// The customer tenant.
+        tenant_id: TenantId,
+        /// The indicator (Microsoft's submit fields).
+        indicator: IndicatorSpec,
+    },
+    /// Remove.
+    Remove {
+        /// The customer tenant.
+        tenant_id: TenantId,
+        /// Which.
+        indicator: IndicatorRef,
+    },
+}
+
+/// `alert_update.v1` / `incident_update.v1`: what to change on an alert or an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateV1 {
+    /// The customer tenant.
+    pub tenant_id: TenantId,
+    /// The alert's or incident's id.
+    pub id: String,
+    /// New status (documented values only; the executor maps them per API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Assignee (a user principal name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+    /// Classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    /// Determination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub determination: Option<String>,
+    /// A comment to add.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Tags (incidents only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// `hunting_query.v1`: an advanced hunting query whose result is stored for the partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HuntingQueryV1 {
+    /// The customer tenant.
+    pub tenant_id: TenantId,
+    /// The KQL query.
+    pub query: String,
+}
+
+/// What a partner sends to `POST /v1/events`, told apart by `type` (`<kind>.v<version>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data", deny_unknown_fields)]
+pub enum WebhookEvent {
+    /// A partner's alert to correlate.
+    #[serde(rename = "external_alert.v1")]
+    ExternalAlert(ExternalAlertV1),
+    /// A device response action.
+    #[serde(rename = "device_action.v1")]
+    DeviceAction(DeviceActionV1),
+    /// Add or remove an indicator.
+    #[serde(rename = "indicator.v1")]
+    Indicator(IndicatorRequestV1),
+    /// Update an alert.
+    #[serde(rename = "alert_update.v1")]
+    AlertUpdate(UpdateV1),
+    /// Update an incident.
+    #[serde(rename = "incident_update.v1")]
+    IncidentUpdate(UpdateV1),
+    /// Run a hunting query.
+    #[serde(rename = "hunting_query.v1")]
+    HuntingQuery(HuntingQueryV1),
+}
+
+impl WebhookEvent {
+    /// The tenant the event is for.
+    pub fn tenant_id(&self) -> &TenantId {
+        match self {
+            Self::ExternalAlert(e) => &e.tenant_id,
+            Self::DeviceAction(e) => &e.tenant_id,
+            Self::Indicator(
+                IndicatorRequestV1::Add { tenant_id, .. } | IndicatorRequestV1::Remove { tenant_id, .. },
+            ) => tenant_id,
+            Self::AlertUpdate(e) | Self::IncidentUpdate(e) => &e.tenant_id,
+            Self::HuntingQuery(e) => &e.tenant_id,
+        }
+    }
+
+    /// The tenant action it asks for (what a partner binding must allow).
+    pub fn action(&self) -> crate::ActionKind {
+        use crate::ActionKind as A;
+        match self {
+            Self::ExternalAlert(_) => A::CorrelateAlert,
+            Self::DeviceAction(e) => match e.action {
+                DeviceAction::Isolate => A::IsolateDevice,
+                DeviceAction::Release => A::ReleaseDevice,
+                DeviceAction::AntivirusScan => A::AntivirusScan,
+                DeviceAction::RestrictAppExecution => A::RestrictAppExecution,
+                DeviceAction::UnrestrictAppExecution => A::UnrestrictAppExecution,
+                DeviceAction::CollectInvestigationPackage => A::CollectInvestigationPackage,
+                DeviceAction::StopAndQuarantineFile => A::StopAndQuarantineFile,
+            },
+            Self::Indicator(IndicatorRequestV1::Add { .. }) => A::AddIndicator,
+            Self::Indicator(IndicatorRequestV1::Remove { .. }) => A::RemoveIndicator,
+            Self::AlertUpdate(_) => A::UpdateAlert,
+            Self::IncidentUpdate(_) => A::UpdateIncident,
+            Self::HuntingQuery(_) => A::HuntingQuery,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+    #[test]
+    fn events_are_told_apart_by_a_versioned_type_and_map_to_tenant_actions() {
+        let e: WebhookEvent = serde_json::from_value(json!({
+            "type": "device_action.v1",
+            "data": {"tenant_id": T, "device": {"dns_name": "pc-1.contoso.com"}, "action": "isolate", "comment": "NDR: C2 beacon"}
+        }))
+        .expect("valid");
+        assert_eq!(e.action(), crate::ActionKind::IsolateDevice);
+        assert_eq!(e.tenant_id().as_str(), T);
+        let e: WebhookEvent = serde_json::from_value(json!({
+            "type": "indicator.v1",
+            "data": {"op": "remove", "tenant_id": T, "indicator": {"id": "9"}}
+        }))
+        .expect("valid");
+        assert_eq!(e.action(), crate::ActionKind::RemoveIndicator);
+        for bad in [
+            json!({"type": "device_action.v2", "data": {}}),
+            json!({"type": "device_action.v1", "data": {"tenant_id": T, "device": {}, "action": "wipe", "comment": "x"}}),
+            json!({"type": "external_alert.v1", "data": {"tenant_id": T}, "extra": 1}),
+        ] {
+            assert!(
+                serde_json::from_value::<WebhookEvent>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn partner_secrets_never_show_in_debug_output() {
+        let keys: PartnerKeysSecret = serde_json::from_value(json!({
+            "keys": [{"key_id": "soar-1", "partner": "Acme SOAR", "secrets": ["whsec_CANARYc2VjcmV0LXZhbHVlLWZvci10ZXN0cw=="]}]
+        }))
+        .expect("valid");
+        let shown = format!("{keys:?}");
+        assert!(shown.contains("soar-1") && !shown.contains("CANARY"), "{shown}");
+    }
+
+    #[test]
+    fn settings_are_checked_by_key() {
+        assert!(WebhookSettings::default().validate().is_ok());
+        let e = WebhookSettings {
+            max_body_bytes: 10 * 1024 * 1024,
+            ..WebhookSettings::default()
+        }
+        .validate()
+        .expect_err("too big");
+        assert_eq!(e.field(), "webhook.max_body_bytes");
+    }
+}
