@@ -9,6 +9,7 @@ pub mod aws;
 mod clock;
 pub mod config;
 mod error;
+pub mod idempotency;
 pub mod invoke;
 pub mod objects;
 pub mod queue;
@@ -21,6 +22,7 @@ pub mod wiring;
 
 pub use clock::{Clock, SystemClock};
 pub use error::PlatformError;
+pub use idempotency::IdempotencyStore;
 pub use invoke::FunctionInvoker;
 pub use objects::{ObjectStore, PutCondition, StoredObject};
 pub use queue::{Queue, QueueMessage, SendOptions};

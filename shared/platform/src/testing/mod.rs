@@ -385,3 +385,126 @@ pub async fn tenant_registry_suite(registry: Arc<dyn crate::TenantRegistry>) {
     assert_eq!(scan.tenants[0].display_name, "Alpha Corp");
     assert!(scan.problems.is_empty(), "{:?}", scan.problems);
 }
+
+/// Creates an idempotency table (`request_id` as key) in moto; returns its name.
+pub async fn create_idempotency_table(sdk: &SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique_name("mde-bridge-webhook-requests");
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("request_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("request_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .send()
+        .await
+        .expect("create the idempotency table in moto");
+    name
+}
+
+/// What every [`crate::IdempotencyStore`] must do: one winner among concurrent claims, the stored record for
+/// the others, expired records forgotten, a stale in-flight claim taken over, release only of in-flight claims.
+pub async fn idempotency_suite(store: Arc<dyn crate::IdempotencyStore>) {
+    use crate::idempotency::{Claim, RequestRecord, RequestState};
+    let now = 1_900_000_000;
+    let record = |id: &str, body: &str, at: i64| RequestRecord {
+        request_id: id.to_owned(),
+        key_id: "soar-1".into(),
+        body_sha256: body.to_owned(),
+        state: RequestState::InFlight,
+        answer: None,
+        created_at: at,
+        updated_at: at,
+        expires_at: at + 3600,
+    };
+    let id = unique_name("req");
+    let claims = futures::future::join_all((0..16).map(|i| {
+        let store = Arc::clone(&store);
+        let r = record(&id, &format!("body-{i}"), now);
+        async move { store.claim(&r, now, now - 30).await.expect("claim") }
+    }))
+    .await;
+    let won = claims.iter().filter(|c| **c == Claim::Claimed).count();
+    assert_eq!(won, 1, "exactly one of 16 concurrent claims wins: {claims:?}");
+    let Some(Claim::Existing(existing)) = claims.iter().find(|c| **c != Claim::Claimed) else {
+        panic!("the losers see the stored record");
+    };
+    assert_eq!(existing.state, RequestState::InFlight);
+    assert!(existing.body_sha256.starts_with("body-"));
+
+    store
+        .complete(&id, "{\"status\":\"accepted\"}", now + 1)
+        .await
+        .expect("complete");
+    let got = store.get(&id, now + 2).await.expect("get").expect("record");
+    assert_eq!(
+        (got.state, got.answer.as_deref()),
+        (RequestState::Accepted, Some("{\"status\":\"accepted\"}"))
+    );
+    // An accepted record is never taken over, however old, until it expires.
+    match store
+        .claim(&record(&id, "x", now + 100), now + 100, now + 100)
+        .await
+        .expect("claim")
+    {
+        Claim::Existing(r) => assert_eq!(r.state, RequestState::Accepted),
+        Claim::Claimed => panic!("an accepted request was claimed again"),
+    }
+    store.release(&id).await.expect("release");
+    assert!(
+        store.get(&id, now + 2).await.expect("get").is_some(),
+        "release drops in-flight claims only"
+    );
+    // Expired: forgotten on read and claimable.
+    assert!(store.get(&id, now + 3601).await.expect("get").is_none());
+    assert_eq!(
+        store
+            .claim(&record(&id, "y", now + 3601), now + 3601, now + 3571)
+            .await
+            .expect("claim"),
+        Claim::Claimed
+    );
+
+    // A fresh in-flight claim holds; a stale one (its owner died) is taken over.
+    let other = unique_name("req");
+    assert_eq!(
+        store
+            .claim(&record(&other, "a", now), now, now - 30)
+            .await
+            .expect("claim"),
+        Claim::Claimed
+    );
+    assert!(matches!(
+        store
+            .claim(&record(&other, "a", now + 10), now + 10, now - 20)
+            .await
+            .expect("claim"),
+        Claim::Existing(_)
+    ));
+    assert_eq!(
+        store
+            .claim(&record(&other, "a", now + 60), now + 60, now + 30)
+            .await
+            .expect("claim"),
+        Claim::Claimed
+    );
+    store.release(&other).await.expect("release");
+    assert!(
+        store.get(&other, now + 61).await.expect("get").is_none(),
+        "a released claim is gone"
+    );
+}
