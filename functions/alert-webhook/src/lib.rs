@@ -1,6 +1,11 @@
 //! alert-webhook: the signed, authorised, idempotent HTTPS front door for partner products.
 //!
-//! This first part is the Standard Webhooks verifier ([`signature`]); the router, idempotency, the queue and the
-//! Lambda wiring build on it (issue 15).
+//! [`Webhook::handle`] is the whole router over injected ports (partner keys, tenant registry, idempotency store,
+//! FIFO queue, clock): it runs under Lambda, under `mde-bridge webhook serve` and in tests alike. The verifier
+//! ([`signature`]) implements Standard Webhooks; refusals are RFC 9457 problem JSON ([`problem`]).
 
+mod app;
+pub mod problem;
 pub mod signature;
+
+pub use app::{PartnerKeySource, QueuedRequest, Reply, SecretKeys, StaticKeys, Webhook, request_id};
