@@ -1,10 +1,18 @@
 locals {
   suffix = var.fifo ? ".fifo" : ""
+  # FIFO queues: deduplication by the sender's MessageDeduplicationId (never the body's hash), and high throughput:
+  # deduplication and throughput limits per message group. Standard queues leave all three unset.
+  content_based_deduplication = var.fifo ? false : null
+  deduplication_scope         = var.fifo ? "messageGroup" : null
+  fifo_throughput_limit       = var.fifo ? "perMessageGroupId" : null
 }
 
 resource "aws_sqs_queue" "dlq" {
   name                              = "${var.name}-dlq${local.suffix}"
   fifo_queue                        = var.fifo
+  content_based_deduplication       = local.content_based_deduplication
+  deduplication_scope               = local.deduplication_scope
+  fifo_throughput_limit             = local.fifo_throughput_limit
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 300
   message_retention_seconds         = 1209600
@@ -14,6 +22,9 @@ resource "aws_sqs_queue" "dlq" {
 resource "aws_sqs_queue" "this" {
   name                              = "${var.name}${local.suffix}"
   fifo_queue                        = var.fifo
+  content_based_deduplication       = local.content_based_deduplication
+  deduplication_scope               = local.deduplication_scope
+  fifo_throughput_limit             = local.fifo_throughput_limit
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 300
   visibility_timeout_seconds        = var.visibility_timeout_seconds

@@ -21,10 +21,18 @@ output "dlq_url" {
 output "settings" {
   description = "The queue's delivery settings (for review and tests)."
   value = {
-    fifo                       = aws_sqs_queue.this.fifo_queue
+    name                        = aws_sqs_queue.this.name
+    dlq_name                    = aws_sqs_queue.dlq.name
+    fifo                        = aws_sqs_queue.this.fifo_queue
+    dlq_fifo                    = aws_sqs_queue.dlq.fifo_queue
+    content_based_deduplication = aws_sqs_queue.this.content_based_deduplication
+    # High-throughput FIFO settings; null for a standard queue (where AWS leaves them meaningless).
+    deduplication_scope        = var.fifo ? aws_sqs_queue.this.deduplication_scope : null
+    fifo_throughput_limit      = var.fifo ? aws_sqs_queue.this.fifo_throughput_limit : null
     visibility_timeout_seconds = aws_sqs_queue.this.visibility_timeout_seconds
     max_receive_count          = var.max_receive_count
     kms_master_key_id          = aws_sqs_queue.this.kms_master_key_id
+    dlq_kms_master_key_id      = aws_sqs_queue.dlq.kms_master_key_id
   }
 }
 

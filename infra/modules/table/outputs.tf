@@ -17,5 +17,7 @@ output "settings" {
     point_in_time_recovery = one(aws_dynamodb_table.this.point_in_time_recovery[*].enabled)
     sse_enabled            = one(aws_dynamodb_table.this.server_side_encryption[*].enabled)
     sse_kms_key_arn        = one(aws_dynamodb_table.this.server_side_encryption[*].kms_key_arn)
+    # The attribute DynamoDB expires items on; null without TTL.
+    ttl_attribute = one([for t in aws_dynamodb_table.this.ttl : t.attribute_name if t.enabled])
   }
 }

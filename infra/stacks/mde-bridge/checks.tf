@@ -1,26 +1,38 @@
-# Only the token-broker may read a credential (the application's and every extra one): a statement of
-# incident-export or indicator-push that could read a secret fails this check, whether it names the
-# secretsmanager service (any action, any case), a wildcard that matches GetSecretValue (e.g. "*",
-# "secretsmanager:G*", "secrets*:*"), or any action on a credential secret's ARN.
+# Only the token-broker may read a credential (the application's and every extra one). A statement of
+# incident-export, indicator-push or alert-webhook fails this check if it names a credential secret's ARN (any
+# action), or if it could read a secret - it names the secretsmanager service (any action, any case) or a wildcard
+# that matches GetSecretValue (e.g. "*", "secretsmanager:G*", "secrets*:*") - on anything but the secrets that
+# function may read: alert-webhook its partner-keys secret, by exact ARN; the others none.
 locals {
-  non_broker_statements = concat(module.incident_export.policy_statements, flatten(module.indicator_push[*].policy_statements))
-  secret_read_actions   = ["secretsmanager:getsecretvalue", "secretsmanager:batchgetsecretvalue"]
+  non_broker_functions = concat(
+    [{ statements = module.incident_export.policy_statements, readable_secrets = [] }],
+    [for m in module.indicator_push : { statements = m.policy_statements, readable_secrets = [] }],
+    [for m in module.alert_webhook : { statements = m.policy_statements, readable_secrets = aws_secretsmanager_secret.webhook_partner_keys[*].arn }],
+  )
+  secret_read_actions = ["secretsmanager:getsecretvalue", "secretsmanager:batchgetsecretvalue"]
 }
 
 check "only_the_broker_reads_the_credential" {
   assert {
-    condition = alltrue([
-      for s in local.non_broker_statements : !anytrue(concat(
-        [
-          for a in s.actions : startswith(lower(a), "secretsmanager:") || anytrue([
-            for r in local.secret_read_actions :
-            can(regex("^${replace(replace(lower(a), "*", ".*"), "?", ".")}$", r))
-          ])
-        ],
-        [for r in s.resources : contains(local.credential_secret_arns, r)],
-      ))
-    ])
-    error_message = "incident-export and indicator-push must not read secrets: only the token-broker holds the application credential and the extra credentials."
+    condition = alltrue(flatten([
+      for f in local.non_broker_functions : [
+        for s in f.statements : alltrue([
+          # No credential secret's ARN, whatever the action.
+          !anytrue([for r in s.resources : contains(local.credential_secret_arns, r)]),
+          # No action that could read a secret, unless every resource is a secret this function may read.
+          anytrue([
+            !anytrue([
+              for a in s.actions : startswith(lower(a), "secretsmanager:") || anytrue([
+                for r in local.secret_read_actions :
+                can(regex("^${replace(replace(lower(a), "*", ".*"), "?", ".")}$", r))
+              ])
+            ]),
+            length(f.readable_secrets) > 0 && alltrue([for r in s.resources : contains(f.readable_secrets, r)]),
+          ]),
+        ])
+      ]
+    ]))
+    error_message = "incident-export, indicator-push and alert-webhook must not read the credential secrets: only the token-broker holds the application credential and the extra credentials (alert-webhook reads its partner-keys secret only)."
   }
 }
 

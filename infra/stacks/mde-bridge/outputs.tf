@@ -55,7 +55,11 @@ output "incident_export_statements" {
 
 output "log_groups" {
   description = "Log group settings of every function."
-  value       = concat([module.token_broker.log_group, module.incident_export.log_group], module.indicator_push[*].log_group)
+  value = concat(
+    [module.token_broker.log_group, module.incident_export.log_group],
+    module.indicator_push[*].log_group,
+    module.alert_webhook[*].log_group,
+  )
 }
 
 output "queues" {
@@ -64,6 +68,7 @@ output "queues" {
     [{ arn = module.export_failures.arn, dlq_arn = module.export_failures.dlq_arn, redrive_policy = module.export_failures.redrive_policy }],
     [for q in module.fan_out : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
     [for q in module.indicator_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
+    [for q in module.action_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
   )
 }
 
@@ -90,4 +95,47 @@ output "indicator_push_function" {
 output "indicator_push_statements" {
   description = "IAM statements of the indicator-push role (empty when enable_indicator_push is false)."
   value       = flatten(module.indicator_push[*].policy_statements)
+}
+
+output "alert_webhook_url" {
+  description = "The webhook's HTTPS endpoint (Function URL) to give partner products (null when enable_alert_webhook is false)."
+  value       = one(aws_lambda_function_url.alert_webhook[*].function_url)
+}
+
+output "alert_webhook_function" {
+  description = "Name of the alert-webhook function (null when enable_alert_webhook is false)."
+  value       = one(module.alert_webhook[*].function_name)
+}
+
+output "alert_webhook_statements" {
+  description = "IAM statements of the alert-webhook role (empty when enable_alert_webhook is false)."
+  value       = flatten(module.alert_webhook[*].policy_statements)
+}
+
+output "action_queue_url" {
+  description = "The FIFO queue of accepted webhook requests, for the action executor (null when enable_alert_webhook is false)."
+  value       = one(module.action_queue[*].url)
+}
+
+output "action_queue_arn" {
+  description = "ARN of the action queue, e.g. for the executor's event source mapping (null when enable_alert_webhook is false)."
+  value       = one(module.action_queue[*].arn)
+}
+
+output "action_dlq_url" {
+  description = "Dead-letter queue of the action queue: actions that failed every receive (null when enable_alert_webhook is false)."
+  value       = one(module.action_queue[*].dlq_url)
+}
+
+output "webhook_table_name" {
+  description = "The webhook's idempotency table (DynamoDB, keyed by request_id, TTL on expires_at; null when enable_alert_webhook is false)."
+  value       = one(module.webhook_requests[*].name)
+}
+
+output "webhook_partner_keys_secret_arn" {
+  description = <<-EOT
+    Put the partners' signing keys here with `aws secretsmanager put-secret-value`, as JSON
+    {"keys": [{"key_id": "...", "secrets": ["whsec_..."]}]} (null when enable_alert_webhook is false).
+  EOT
+  value       = one(aws_secretsmanager_secret.webhook_partner_keys[*].arn)
 }

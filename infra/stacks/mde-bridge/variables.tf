@@ -158,6 +158,57 @@ variable "indicator_settings" {
   }
 }
 
+variable "enable_alert_webhook" {
+  description = <<-EOT
+    Deploy alert-webhook, the HTTPS front door for partner products: its public Function URL (requests are
+    authenticated by their Standard Webhooks signatures, in the function), the partner-keys secret, the idempotency
+    table and the FIFO action queue (with a dead-letter queue) a later executor consumes. Off by default: the
+    alert-webhook crate lands later, and scripts/build must have built functions/alert-webhook before this is turned
+    on (<artifacts_dir>/alert-webhook/bootstrap.zip).
+  EOT
+  type        = bool
+  default     = false
+}
+
+variable "alert_webhook_reserved_concurrency" {
+  description = <<-EOT
+    Reserved concurrency of alert-webhook. It is also the webhook's throttle: a Function URL has no other rate
+    limit, and requests beyond it are answered 429 (Lambda's throttle), which Standard Webhooks senders retry.
+  EOT
+  type        = number
+  default     = 20
+  nullable    = false
+  validation {
+    condition     = var.alert_webhook_reserved_concurrency >= 1 && floor(var.alert_webhook_reserved_concurrency) == var.alert_webhook_reserved_concurrency
+    error_message = "alert_webhook_reserved_concurrency: a whole number, at least 1 (0 would refuse every request)."
+  }
+}
+
+variable "webhook_settings" {
+  description = <<-EOT
+    Tuning of alert-webhook, the typed [webhook] section: each entry becomes MDE_BRIDGE_WEBHOOK_<KEY>, e.g.
+    { tolerance_seconds = "300" } gives MDE_BRIDGE_WEBHOOK_TOLERANCE_SECONDS=300 (keys and defaults:
+    functions/alert-webhook/README.md; documented keys: tolerance_seconds, max_body_bytes, idempotency_ttl_seconds).
+    The queue URL, the table and the partner-keys secret are the stack's.
+  EOT
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  validation {
+    condition = alltrue([
+      for k in keys(var.webhook_settings) :
+      can(regex("^[a-z][a-z0-9_]*$", k)) && !contains(["queue_url", "table", "partner_keys_secret_id"], k)
+    ])
+    error_message = "webhook_settings: keys are lowercase snake_case setting names (e.g. tolerance_seconds); queue_url, table and partner_keys_secret_id are set by the stack."
+  }
+}
+
+variable "webhook_table_deletion_protection" {
+  description = "Deletion protection of the webhook's idempotency table (false only for throw-away test stacks)."
+  type        = bool
+  default     = true
+}
+
 variable "bucket_name" {
   description = "Export bucket name; <name_prefix>-exports-<account id> when null."
   type        = string

@@ -60,10 +60,19 @@ run "redrive_encryption_and_alarm" {
     )
     error_message = "An alarm notifies as soon as a message is in the dead-letter queue."
   }
+
+  assert {
+    condition = (
+      !output.settings.fifo && !output.settings.dlq_fifo && aws_sqs_queue.this.name == "export-jobs"
+      && aws_sqs_queue.this.content_based_deduplication == null && aws_sqs_queue.dlq.content_based_deduplication == null
+      && output.settings.deduplication_scope == null && output.settings.fifo_throughput_limit == null
+    )
+    error_message = "A standard queue (the default) sets none of the FIFO settings."
+  }
 }
 
 run "fifo" {
-  command = plan
+  command = apply
 
   variables {
     fifo                 = true
@@ -73,6 +82,32 @@ run "fifo" {
   assert {
     condition     = aws_sqs_queue.this.name == "export-jobs.fifo" && aws_sqs_queue.dlq.name == "export-jobs-dlq.fifo" && aws_sqs_queue.this.fifo_queue && aws_sqs_queue.dlq.fifo_queue
     error_message = "A FIFO queue and its dead-letter queue are both FIFO, named *.fifo."
+  }
+
+  assert {
+    condition = alltrue([
+      for q in [aws_sqs_queue.this, aws_sqs_queue.dlq] :
+      q.content_based_deduplication == false && q.deduplication_scope == "messageGroup" && q.fifo_throughput_limit == "perMessageGroupId"
+    ])
+    error_message = "Both FIFO queues deduplicate on the sender's deduplication id (not the body) and run in high-throughput mode (per message group)."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sqs_queue.this.redrive_policy).maxReceiveCount == 5
+      && aws_sqs_queue.this.kms_master_key_id == var.kms_key_arn && aws_sqs_queue.dlq.kms_master_key_id == var.kms_key_arn
+      && aws_cloudwatch_metric_alarm.dlq_not_empty.dimensions["QueueName"] == "export-jobs-dlq.fifo"
+    )
+    error_message = "A FIFO queue keeps the redrive after 5 receives, the encryption and the alarm on its (FIFO) dead-letter queue."
+  }
+
+  assert {
+    condition = (
+      output.settings.fifo && output.settings.dlq_fifo && output.settings.content_based_deduplication == false
+      && output.settings.deduplication_scope == "messageGroup" && output.settings.fifo_throughput_limit == "perMessageGroupId"
+      && output.settings.name == "export-jobs.fifo" && output.settings.dlq_name == "export-jobs-dlq.fifo"
+    )
+    error_message = "The settings output reports the FIFO settings."
   }
 
   assert {

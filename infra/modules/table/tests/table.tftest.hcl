@@ -50,7 +50,7 @@ run "protected_by_default" {
   }
 
   assert {
-    condition     = output.settings.sse_kms_key_arn == var.kms_key_arn && output.settings.point_in_time_recovery && output.settings.deletion_protection
+    condition     = output.settings.sse_kms_key_arn == var.kms_key_arn && output.settings.point_in_time_recovery && output.settings.deletion_protection && output.settings.ttl_attribute == null
     error_message = "The settings output reports the table's protection."
   }
 
@@ -70,7 +70,7 @@ run "no_ttl_unless_asked" {
 }
 
 run "ttl_when_asked" {
-  command = plan
+  command = apply
 
   variables {
     ttl_attribute = "expires_at"
@@ -79,6 +79,11 @@ run "ttl_when_asked" {
   assert {
     condition     = [for t in aws_dynamodb_table.this.ttl : t.attribute_name if t.enabled] == ["expires_at"]
     error_message = "With ttl_attribute, DynamoDB expires items on that attribute."
+  }
+
+  assert {
+    condition     = output.settings.ttl_attribute == "expires_at"
+    error_message = "The settings output reports the TTL attribute."
   }
 }
 

@@ -41,6 +41,12 @@ mock_provider "aws" {
   mock_resource "aws_dynamodb_table" {
     defaults = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tenants" }
   }
+  mock_resource "aws_lambda_function_url" {
+    defaults = {
+      function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mock"
+      function_url = "https://mock.lambda-url.eu-west-1.on.aws/"
+    }
+  }
 }
 
 # Distinct ARNs for the dead-letter queues, so the redrive assertion tells them apart from other queues.
@@ -82,6 +88,47 @@ override_resource {
   values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-indicator-push" }
 }
 
+# alert-webhook's queues, table, secret and function get their own ARNs too (the mock's shared defaults would make
+# the partner-keys secret the credential secret and the idempotency table the registry).
+override_resource {
+  target = module.action_queue[0].aws_sqs_queue.this
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-actions.fifo"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-actions.fifo"
+  }
+}
+
+override_resource {
+  target = module.action_queue[0].aws_sqs_queue.dlq
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-actions-dlq.fifo"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-actions-dlq.fifo"
+  }
+}
+
+override_resource {
+  target = module.webhook_requests[0].aws_dynamodb_table.this
+  values = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-webhook-requests" }
+}
+
+override_resource {
+  target = aws_secretsmanager_secret.webhook_partner_keys[0]
+  values = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mde-bridge/webhook-partner-keys-GhIjKl" }
+}
+
+override_resource {
+  target = module.alert_webhook[0].aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-alert-webhook" }
+}
+
+override_resource {
+  target = aws_lambda_function_url.alert_webhook[0]
+  values = {
+    function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-alert-webhook"
+    function_url = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/"
+  }
+}
+
 variables {
   partner                      = { company = "Contoso", product = "Soc", version = "1.0.0" }
   enable_fan_out               = true
@@ -120,7 +167,7 @@ run "least_privilege_and_encryption" {
 
   assert {
     condition = alltrue([
-      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements) :
+      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements, output.alert_webhook_statements) :
       !(contains(s.resources, "*") && anytrue([for a in s.actions : strcontains(a, "*")]))
     ])
     error_message = "No wildcard action may apply to every resource."
@@ -591,4 +638,284 @@ run "bad_indicator_inputs_are_refused" {
   }
 
   expect_failures = [var.indicator_prefix, var.indicator_settings, var.indicator_push_reserved_concurrency]
+}
+
+# alert-webhook: a public Function URL (signatures are checked in the function), a FIFO action queue with a FIFO
+# dead-letter queue, an idempotency table with TTL, the partner-keys secret, and a role that can do exactly this:
+# read the partner keys, record request ids, enqueue actions, read the registry. No credential, no broker.
+run "alert_webhook" {
+  command = apply
+
+  variables {
+    enable_alert_webhook = true
+    webhook_settings     = { tolerance_seconds = "300", max_body_bytes = "262144", idempotency_ttl_seconds = "86400" }
+  }
+
+  assert {
+    condition = (
+      module.action_queue[0].settings.fifo && module.action_queue[0].settings.dlq_fifo
+      && module.action_queue[0].settings.name == "mde-bridge-actions.fifo"
+      && module.action_queue[0].settings.dlq_name == "mde-bridge-actions-dlq.fifo"
+    )
+    error_message = "The action queue and its dead-letter queue are FIFO queues, mde-bridge-actions.fifo and mde-bridge-actions-dlq.fifo."
+  }
+
+  assert {
+    condition = (
+      module.action_queue[0].settings.content_based_deduplication == false
+      && module.action_queue[0].settings.deduplication_scope == "messageGroup"
+      && module.action_queue[0].settings.fifo_throughput_limit == "perMessageGroupId"
+    )
+    error_message = "The action queue deduplicates on the function's deduplication id (not the body), per message group, in high-throughput mode."
+  }
+
+  assert {
+    condition = (
+      jsondecode(module.action_queue[0].redrive_policy).deadLetterTargetArn == module.action_queue[0].dlq_arn
+      && module.action_queue[0].dlq_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-actions-dlq.fifo"
+      && jsondecode(module.action_queue[0].redrive_policy).maxReceiveCount == 5
+      && output.action_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-actions.fifo"
+      && output.action_queue_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-actions.fifo"
+      && output.action_dlq_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-actions-dlq.fifo"
+    )
+    error_message = "The action queue redrives to its own dead-letter queue after 5 receives; the outputs name both queues."
+  }
+
+  assert {
+    condition = (
+      module.action_queue[0].settings.kms_master_key_id == output.kms_key_arn
+      && module.action_queue[0].settings.dlq_kms_master_key_id == output.kms_key_arn
+      && module.action_queue[0].settings.visibility_timeout_seconds == 6 * 300
+    )
+    error_message = "Both action queues are encrypted with the stack's key; the visibility timeout is 6 x the executor's 300 s."
+  }
+
+  assert {
+    condition     = length(output.queues) == 4 && contains([for q in output.queues : q.arn], output.action_queue_arn)
+    error_message = "The action queue is listed among the stack's queues (and so under the redrive assertion)."
+  }
+
+  assert {
+    condition     = alltrue([for q in output.queues : jsondecode(q.redrive_policy).deadLetterTargetArn == q.dlq_arn])
+    error_message = "Every queue, the action queue included, redrives to its dead-letter queue."
+  }
+
+  assert {
+    condition = (
+      output.webhook_table_name == "mde-bridge-webhook-requests"
+      && module.webhook_requests[0].settings.hash_key == "request_id"
+      && module.webhook_requests[0].settings.billing_mode == "PAY_PER_REQUEST"
+    )
+    error_message = "The idempotency table is mde-bridge-webhook-requests, keyed by request_id, billed on demand."
+  }
+
+  assert {
+    condition     = module.webhook_requests[0].settings.ttl_attribute == "expires_at"
+    error_message = "The idempotency table expires its items on expires_at (DynamoDB TTL)."
+  }
+
+  assert {
+    condition = (
+      module.webhook_requests[0].settings.point_in_time_recovery
+      && module.webhook_requests[0].settings.sse_enabled
+      && module.webhook_requests[0].settings.sse_kms_key_arn == output.kms_key_arn
+      && module.webhook_requests[0].settings.deletion_protection
+    )
+    error_message = "The idempotency table has point-in-time recovery, the stack's KMS key and (by default) deletion protection."
+  }
+
+  assert {
+    condition = (
+      aws_secretsmanager_secret.webhook_partner_keys[0].name == "mde-bridge/webhook-partner-keys"
+      && aws_secretsmanager_secret.webhook_partner_keys[0].kms_key_id == output.kms_key_arn
+      && output.webhook_partner_keys_secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mde-bridge/webhook-partner-keys-GhIjKl"
+      && output.webhook_partner_keys_secret_arn != output.credential_secret_arn
+    )
+    error_message = "The partner keys are the secret mde-bridge/webhook-partner-keys, encrypted with the stack's key, apart from the credential."
+  }
+
+  assert {
+    condition = (
+      output.alert_webhook_function == "mde-bridge-alert-webhook"
+      && module.alert_webhook[0].settings.memory_mb == 256 && module.alert_webhook[0].settings.timeout_seconds == 10
+      && module.alert_webhook[0].settings.reserved_concurrency == 20
+    )
+    error_message = "alert-webhook is mde-bridge-alert-webhook: 256 MB, 10 s, 20 reserved copies (its throttle)."
+  }
+
+  assert {
+    condition = (
+      module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_QUEUE_URL"] == output.action_queue_url
+      && module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_TABLE"] == output.webhook_table_name
+      && module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_PARTNER_KEYS_SECRET_ID"] == output.webhook_partner_keys_secret_arn
+      && module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_TOLERANCE_SECONDS"] == "300"
+      && module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_MAX_BODY_BYTES"] == "262144"
+      && module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_IDEMPOTENCY_TTL_SECONDS"] == "86400"
+      && module.alert_webhook[0].environment["MDE_BRIDGE_REGISTRY_TABLE"] == output.registry_table_name
+      && module.alert_webhook[0].environment["MDE_BRIDGE_PARTNER_COMPANY"] == "Contoso"
+    )
+    error_message = "alert-webhook gets the common configuration, the action queue, the table, the partner-keys secret and MDE_BRIDGE_WEBHOOK_<KEY> settings."
+  }
+
+  assert {
+    condition = alltrue([
+      !anytrue([for k in keys(module.alert_webhook[0].environment) : startswith(k, "MDE_BRIDGE_TOKENS_")]),
+      !contains(keys(module.alert_webhook[0].environment), "MDE_BRIDGE_CREDENTIAL_SECRET_ID"),
+      !anytrue([for k in keys(module.incident_export.environment) : startswith(k, "MDE_BRIDGE_WEBHOOK_")]),
+      !anytrue([for k in keys(module.indicator_push[0].environment) : startswith(k, "MDE_BRIDGE_WEBHOOK_")]),
+    ])
+    error_message = "alert-webhook has no token source and knows no credential secret; webhook settings are its own."
+  }
+
+  # The role, statement by statement: exactly these actions on exactly these resources (besides the module's own
+  # log and tracing statements).
+  assert {
+    condition = {
+      for s in output.alert_webhook_statements : s.sid => { actions = toset(s.actions), resources = toset(s.resources) }
+      if !contains(["WriteOwnLogs", "Tracing"], s.sid)
+      } == {
+      ReadThePartnerKeys = {
+        actions   = toset(["secretsmanager:GetSecretValue"])
+        resources = toset([output.webhook_partner_keys_secret_arn])
+      }
+      RecordRequestIds = {
+        actions   = toset(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+        resources = toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-webhook-requests"])
+      }
+      EnqueueActions = {
+        actions   = toset(["sqs:SendMessage"])
+        resources = toset([output.action_queue_arn])
+      }
+      UseTheStackKey = {
+        actions   = toset(["kms:GenerateDataKey", "kms:Decrypt"])
+        resources = toset([output.kms_key_arn])
+      }
+      ReadTheTenantRegistry = {
+        actions   = toset(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"])
+        resources = toset([output.registry_table_arn])
+      }
+      DecryptTheTenantRegistry = {
+        actions   = toset(["kms:Decrypt"])
+        resources = toset([output.kms_key_arn])
+      }
+    }
+    error_message = "alert-webhook's role has exactly: GetSecretValue on the partner keys, PutItem/GetItem/UpdateItem on its table, SendMessage on the action queue, the stack's key, and the registry read statements."
+  }
+
+  assert {
+    condition = (
+      toset(flatten([for s in output.alert_webhook_statements : s.resources if anytrue([for a in s.actions : startswith(lower(a), "secretsmanager:")])]))
+      == toset([output.webhook_partner_keys_secret_arn])
+      && alltrue([
+        for s in output.alert_webhook_statements :
+        length(setintersection(s.resources, concat([output.credential_secret_arn], var.extra_credential_secret_arns))) == 0
+      ])
+    )
+    error_message = "alert-webhook reads the partner-keys secret only; no statement names a credential secret."
+  }
+
+  assert {
+    condition     = !anytrue(flatten([for s in output.alert_webhook_statements : [for a in s.actions : startswith(lower(a), "lambda:")]]))
+    error_message = "alert-webhook may invoke no function (no lambda:InvokeFunction on the token-broker or anything else)."
+  }
+
+  assert {
+    condition = alltrue([
+      !anytrue(flatten([for s in output.alert_webhook_statements : [for a in s.actions : strcontains(a, "*")]])),
+      alltrue([for s in output.alert_webhook_statements : !contains(s.resources, "*") if s.sid != "Tracing"]),
+    ])
+    error_message = "alert-webhook has no wildcard action, and no resource \"*\" but X-Ray's (which has no resource-level permissions)."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function_url.alert_webhook[0].authorization_type == "NONE"
+      && length(aws_lambda_function_url.alert_webhook[0].cors) == 0
+      && aws_lambda_function_url.alert_webhook[0].function_name == output.alert_webhook_function
+      && output.alert_webhook_url == "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/"
+    )
+    error_message = "alert-webhook has a Function URL with auth type NONE (signatures are checked in the function) and no CORS; the output is its URL."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_permission.alert_webhook_url[0].action == "lambda:InvokeFunctionUrl"
+      && aws_lambda_permission.alert_webhook_url[0].function_url_auth_type == "NONE"
+      && aws_lambda_permission.alert_webhook_url[0].principal == "*"
+      && aws_lambda_permission.alert_webhook_url[0].function_name == output.alert_webhook_function
+      && aws_lambda_permission.alert_webhook_invoke[0].action == "lambda:InvokeFunction"
+      && aws_lambda_permission.alert_webhook_invoke[0].principal == "*"
+      && aws_lambda_permission.alert_webhook_invoke[0].function_name == output.alert_webhook_function
+    )
+    error_message = "The Function URL is public: lambda:InvokeFunctionUrl (auth type NONE) and lambda:InvokeFunction, as AWS requires since October 2025, on alert-webhook only."
+  }
+
+  assert {
+    condition = (
+      length(output.log_groups) == 4 && contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-alert-webhook")
+      && alltrue([for g in output.log_groups : g.retention_in_days == 365 && g.kms_key_id == output.kms_key_arn])
+    )
+    error_message = "alert-webhook's log group is among the stack's log groups, with the retention and the stack's key."
+  }
+}
+
+# Everything of the webhook stays out until the crate exists: the default.
+run "alert_webhook_disabled_by_default_creates_nothing" {
+  command = plan
+
+  assert {
+    condition     = !var.enable_alert_webhook
+    error_message = "enable_alert_webhook is false by default."
+  }
+
+  assert {
+    condition = (
+      length(module.action_queue) == 0 && length(module.webhook_requests) == 0 && length(module.alert_webhook) == 0
+      && length(aws_secretsmanager_secret.webhook_partner_keys) == 0 && length(aws_lambda_function_url.alert_webhook) == 0
+      && length(aws_lambda_permission.alert_webhook_url) == 0 && length(aws_lambda_permission.alert_webhook_invoke) == 0
+    )
+    error_message = "Without enable_alert_webhook there is no action queue, table, secret, function, Function URL or permission."
+  }
+
+  assert {
+    condition = (
+      output.alert_webhook_url == null && output.action_queue_url == null && output.action_queue_arn == null
+      && output.action_dlq_url == null && output.webhook_table_name == null && output.webhook_partner_keys_secret_arn == null
+      && output.alert_webhook_function == null && length(output.alert_webhook_statements) == 0
+    )
+    error_message = "Without enable_alert_webhook the webhook outputs are null (statements empty)."
+  }
+
+  assert {
+    condition     = length(output.queues) == 3 && length(output.log_groups) == 3
+    error_message = "Without enable_alert_webhook the queues and log groups are the export's and indicator-push's only."
+  }
+}
+
+# The credential check covers alert-webhook: here the partner-keys secret is also listed as a credential, so the
+# webhook's statement reads a credential secret.
+run "alert_webhook_reaching_a_credential_is_caught" {
+  command = apply
+
+  variables {
+    enable_alert_webhook = true
+    extra_credential_secret_arns = [
+      "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:mde-bridge/gcc-high-credential-XyZ123",
+      "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mde-bridge/webhook-partner-keys-GhIjKl",
+    ]
+  }
+
+  expect_failures = [check.only_the_broker_reads_the_credential]
+}
+
+run "bad_webhook_inputs_are_refused" {
+  command = plan
+
+  variables {
+    enable_alert_webhook               = true
+    webhook_settings                   = { queue_url = "https://sqs.example/q.fifo" }
+    alert_webhook_reserved_concurrency = 0
+  }
+
+  expect_failures = [var.webhook_settings, var.alert_webhook_reserved_concurrency]
 }
