@@ -138,6 +138,39 @@ impl Webhook {
         })
     }
 
+    /// The webhook of a configuration (`[webhook]`, the registry, the secret store of `[credential]`), with the
+    /// queue given, or `[webhook].queue_url`'s. No idempotency table means records in process memory.
+    pub async fn from_wiring(
+        wiring: &mde_platform::wiring::Wiring,
+        queue: Option<Arc<dyn Queue>>,
+    ) -> Result<Self, String> {
+        let settings = wiring.config().webhook.clone();
+        settings.validate().map_err(|e| e.to_string())?;
+        let queue = match (queue, &settings.queue_url) {
+            (Some(q), _) => q,
+            (None, Some(url)) => wiring.queue(url).await,
+            (None, None) => {
+                return Err("webhook.queue_url: required (MDE_BRIDGE_WEBHOOK_QUEUE_URL, the SQS FIFO queue of accepted requests)".into());
+            }
+        };
+        let store = wiring.secret_store().await.map_err(|e| e.to_string())?;
+        let keys = Arc::new(SecretKeys::new(
+            store,
+            settings.partner_keys_secret_id.clone(),
+            settings.tolerance_seconds,
+        ));
+        let tenants = wiring.tenants().await.map_err(|e| e.to_string())?;
+        let requests = wiring.idempotency(settings.table.as_deref()).await;
+        Self::new(
+            keys,
+            tenants,
+            requests,
+            queue,
+            Arc::new(mde_platform::SystemClock),
+            settings,
+        )
+    }
+
     /// Answers one request.
     pub async fn handle(&self, request: Request<Bytes>) -> Reply {
         let path = request.uri().path().to_owned();

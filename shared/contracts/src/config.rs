@@ -45,6 +45,9 @@ pub struct BridgeConfig {
     /// indicator-push tuning.
     #[serde(default)]
     pub indicators: IndicatorSettings,
+    /// alert-webhook: queue, idempotency table, partner keys, limits.
+    #[serde(default)]
+    pub webhook: crate::WebhookSettings,
     /// The inline tenant registry (`registry.backend = "inline"`): only tenants listed here are served.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
@@ -70,6 +73,7 @@ impl BridgeConfig {
         self.registry.validate(&self.tenants)?;
         self.export.validate()?;
         self.indicators.validate()?;
+        self.webhook.validate()?;
         if self.credential.secret_id.trim().is_empty() {
             return Err(ContractError::invalid(
                 "credential.secret_id",

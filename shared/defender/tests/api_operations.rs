@@ -185,7 +185,10 @@ async fn indicators_are_submitted_imported_with_per_item_failures_listed_and_del
     let submit_body = api_requests(&sandbox, "/api/indicators")[0].body.clone();
     // Only documented submit fields are sent: `externalID` is not one.
     assert!(!submit_body.contains("externalID"), "{submit_body}");
-    assert!(submit_body.contains("\"indicatorValue\":\"evil.example.com\""), "{submit_body}");
+    assert!(
+        submit_body.contains("\"indicatorValue\":\"evil.example.com\""),
+        "{submit_body}"
+    );
 
     let results = client
         .import_indicators(

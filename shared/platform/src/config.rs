@@ -19,7 +19,7 @@ use crate::{PlatformError, Result};
 pub const ENV_PREFIX: &str = "MDE_BRIDGE_";
 
 /// Sections of the file whose keys the environment can override.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "partner",
     "cloud",
     "credential",
@@ -29,6 +29,7 @@ const SECTIONS: [&str; 9] = [
     "registry",
     "export",
     "indicators",
+    "webhook",
 ];
 
 /// Keys holding paths: relative ones in a file are relative to the file's directory.

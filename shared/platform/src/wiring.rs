@@ -203,6 +203,18 @@ impl Wiring {
         Arc::new(LambdaInvoker::new(self.lambda().await))
     }
 
+    /// The idempotency store of the webhook: the DynamoDB table `table`, or process memory when none is set
+    /// (`mde-bridge webhook serve`).
+    pub async fn idempotency(&self, table: Option<&str>) -> Arc<dyn crate::IdempotencyStore> {
+        match table {
+            Some(t) => Arc::new(crate::idempotency::DynamoIdempotency::new(
+                self.dynamodb().await,
+                t,
+            )),
+            None => Arc::new(crate::idempotency::MemoryIdempotency::new()),
+        }
+    }
+
     /// The SQS queue at `url`.
     pub async fn queue(&self, url: &str) -> Arc<dyn Queue> {
         Arc::new(SqsQueue::new(self.sqs().await, url))
