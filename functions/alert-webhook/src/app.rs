@@ -109,6 +109,7 @@ pub struct Webhook {
     clock: Arc<dyn Clock>,
     settings: WebhookSettings,
     schema: jsonschema::Validator,
+    openapi: Vec<u8>,
 }
 
 /// A response.
@@ -135,6 +136,8 @@ impl Webhook {
             clock,
             settings,
             schema,
+            openapi: serde_json::to_vec_pretty(&mde_contracts::openapi::webhook_document())
+                .map_err(|e| e.to_string())?,
         })
     }
 
@@ -177,6 +180,13 @@ impl Webhook {
         let method = request.method().clone();
         let reply = match (method.clone(), path.as_str()) {
             (Method::POST, "/v1/events") => self.events(request).await,
+            (Method::GET, "/v1/openapi.json") => {
+                let mut response = Response::new(self.openapi.clone());
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(response)
+            }
             (Method::GET, p) if p.starts_with("/v1/requests/") => {
                 let id = p.trim_start_matches("/v1/requests/").to_owned();
                 self.status(request, &id).await
@@ -228,6 +238,14 @@ impl Webhook {
             ));
         }
         let verified = self.verify(&parts.headers, &body).await?;
+        crate::strict_json::check(&body).map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                format!("the body is not JSON this webhook accepts: {e}"),
+            )
+        })?;
         let value: Value = serde_json::from_slice(&body).map_err(|e| {
             Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -262,6 +280,21 @@ impl Webhook {
                 e.to_string(),
             )
         })?;
+        let problems = event.problems();
+        if !problems.is_empty() {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-event",
+                "Invalid event",
+                "the event breaks rules of its type (see errors)",
+            )
+            .with_errors(
+                problems
+                    .into_iter()
+                    .map(|(pointer, detail)| FieldError { pointer, detail })
+                    .collect(),
+            ));
+        }
         let dry_run = self.authorise(&verified.key_id, &event).await?;
         self.accept(&verified, &body, &event, dry_run).await
     }

@@ -7,5 +7,6 @@
 mod app;
 pub mod problem;
 pub mod signature;
+mod strict_json;
 
 pub use app::{PartnerKeySource, QueuedRequest, Reply, SecretKeys, StaticKeys, Webhook, request_id};

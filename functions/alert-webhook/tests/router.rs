@@ -13,6 +13,7 @@ use mde_contracts::{ActionKind, PartnerBinding, TenantConfig, WebhookSettings};
 use mde_platform::idempotency::MemoryIdempotency;
 use mde_platform::queue::LocalQueue;
 use mde_platform::{Clock, Queue, QueueMessage, SendOptions, Tenants};
+use proptest::strategy::Strategy as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -343,4 +344,102 @@ async fn a_dry_run_key_is_marked_in_the_answer_and_the_message() {
     assert_eq!(reply.status(), StatusCode::ACCEPTED);
     assert_eq!(json_of(&reply)["dry_run"], true);
     assert_eq!(queue.drain().await[0]["dry_run"], true);
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_is_the_committed_one() {
+    let (webhook, _) = setup();
+    let reply = webhook
+        .handle(
+            Request::builder()
+                .uri("/v1/openapi.json")
+                .body(Bytes::new())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(reply.status(), StatusCode::OK);
+    let served = json_of(&reply);
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schemas/webhook-openapi.json"
+        ))
+        .expect("committed document"),
+    )
+    .expect("json");
+    assert_eq!(served, committed, "run `cargo xtask schemas`");
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served["components"]["schemas"]["DeviceActionV1"].is_object());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Fuzz: whatever the headers and body, the router answers a 4xx problem (never a panic, never a 5xx for
+    /// bad input) and queues nothing unless the delivery is validly signed.
+    #[test]
+    fn arbitrary_requests_get_a_4xx_and_queue_nothing(
+        body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+        id in "\\PC{0,40}",
+        ts in "\\PC{0,14}",
+        sig in "\\PC{0,120}",
+        content_type in proptest::sample::select(vec!["application/json", "text/plain", "application/json; charset=utf-8", ""]),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(async {
+            let (webhook, queue) = setup();
+            let mut builder = Request::builder().method(Method::POST).uri("/v1/events");
+            for (name, value) in [("content-type", content_type), ("webhook-id", id.as_str()), ("webhook-timestamp", ts.as_str()), ("webhook-signature", sig.as_str())] {
+                if let Ok(v) = http::HeaderValue::from_str(value) {
+                    builder = builder.header(name, v);
+                }
+            }
+            let reply = webhook.handle(builder.body(Bytes::from(body.clone())).expect("request")).await;
+            assert!(reply.status().is_client_error(), "{}", reply.status());
+            assert_eq!(reply.headers()["content-type"], "application/problem+json");
+            assert!(queue.drain().await.is_empty());
+        });
+    }
+
+    /// Fuzz: validly signed but arbitrary JSON values are refused with 400/422/403, never accepted or 5xx.
+    #[test]
+    fn signed_arbitrary_json_is_refused_cleanly(value in proptest::arbitrary::any::<u32>().prop_map(|n| json!({"type": "device_action.v1", "data": {"n": n}})) ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(async {
+            let (webhook, queue) = setup();
+            let body = serde_json::to_vec(&value).expect("json");
+            let reply = webhook.handle(post(&body, OLD, "fz-1", NOW)).await;
+            assert_eq!(reply.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(queue.drain().await.is_empty());
+        });
+    }
+}
+
+/// The committed corpus (`tests/corpus/`): hostile bodies, each validly signed, each refused with a 4xx problem
+/// and nothing queued. New cases found by fuzzing go there.
+#[tokio::test]
+async fn the_corpus_of_hostile_bodies_is_refused_cleanly() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("corpus") {
+        let path = entry.expect("entry").path();
+        let body = std::fs::read(&path).expect("read");
+        let (webhook, queue) = setup();
+        let reply = webhook.handle(post(&body, OLD, "corpus-1", NOW)).await;
+        assert!(
+            reply.status().is_client_error(),
+            "{}: {}",
+            path.display(),
+            reply.status()
+        );
+        assert_eq!(
+            reply.headers()["content-type"],
+            "application/problem+json",
+            "{}",
+            path.display()
+        );
+        assert!(queue.drain().await.is_empty(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 10, "the corpus is there");
 }

@@ -12,6 +12,7 @@ mod credential;
 mod error;
 mod export;
 mod indicator;
+pub mod openapi;
 mod partner;
 pub mod permissions;
 pub mod schemas;
@@ -44,6 +45,7 @@ pub use permissions::Permission;
 pub use settings::{ExportSettings, IndicatorSettings, RegistryBackend, RegistryFile, RegistrySettings};
 pub use tenant::{ActionKind, ClientId, Dataset, PartnerBinding, TenantConfig, TenantId};
 pub use webhook::{
-    DeviceAction, DeviceActionV1, DeviceRef, ExternalAlertV1, HuntingQueryV1, IndicatorRequestV1,
-    PartnerAlert, PartnerKey, PartnerKeysSecret, PartnerSeverity, UpdateV1, WebhookEvent, WebhookSettings,
+    DeviceAction, DeviceActionV1, DeviceRef, EventProblem, ExternalAlertV1, HuntingQueryV1,
+    IndicatorRequestV1, PartnerAlert, PartnerKey, PartnerKeysSecret, PartnerSeverity, UpdateV1, WebhookEvent,
+    WebhookSettings,
 };

@@ -313,6 +313,147 @@ impl WebhookEvent {
     }
 }
 
+/// A rule an event breaks that its JSON Schema cannot say: a JSON Pointer into the event and the reason.
+pub type EventProblem = (String, String);
+
+fn text_ok(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && s.chars().count() <= max
+}
+
+fn rfc3339(s: &str) -> bool {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
+fn hex_of(s: &str, len: usize) -> bool {
+    s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+impl DeviceRef {
+    fn check(&self, at: &str, out: &mut Vec<EventProblem>) {
+        let ways = [
+            self.machine_id.is_some(),
+            self.dns_name.is_some(),
+            self.ip.is_some(),
+        ]
+        .iter()
+        .filter(|w| **w)
+        .count();
+        let mut bad = |field: &str, reason: &str| out.push((format!("{at}/{field}"), reason.to_owned()));
+        if ways != 1 {
+            bad("", "name the device one way: machine_id, dns_name, or ip with at");
+            return;
+        }
+        if let Some(m) = &self.machine_id
+            && !hex_of(m, 40)
+        {
+            bad("machine_id", "a Defender machine id is 40 hexadecimal digits");
+        }
+        if let Some(d) = &self.dns_name
+            && (!text_ok(d, 255) || d.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            bad("dns_name", "1 to 255 characters without spaces");
+        }
+        match (&self.ip, &self.at) {
+            (Some(ip), at) => {
+                if ip.parse::<std::net::IpAddr>().is_err() {
+                    bad("ip", "an IPv4 or IPv6 address");
+                }
+                if !at.as_deref().is_some_and(rfc3339) {
+                    bad(
+                        "at",
+                        "an RFC 3339 time is required with ip (when the device had the address)",
+                    );
+                }
+            }
+            (None, Some(_)) => bad("at", "only with ip"),
+            (None, None) => {}
+        }
+    }
+}
+
+impl WebhookEvent {
+    /// The rules of the event its JSON Schema cannot express; empty when it has none.
+    pub fn problems(&self) -> Vec<EventProblem> {
+        let mut out = Vec::new();
+        let mut bad = |p: &str, r: &str| out.push((format!("/data{p}"), r.to_owned()));
+        match self {
+            Self::ExternalAlert(e) => {
+                let mut inner = Vec::new();
+                e.device.check("/data/device", &mut inner);
+                if !text_ok(&e.alert.id, 256) {
+                    bad("/alert/id", "1 to 256 characters");
+                }
+                if !text_ok(&e.alert.title, 256) {
+                    bad("/alert/title", "1 to 256 characters, not blank");
+                }
+                if e.alert.description.chars().count() > 4096 {
+                    bad("/alert/description", "at most 4096 characters");
+                }
+                if !rfc3339(&e.alert.time) {
+                    bad("/alert/time", "an RFC 3339 time");
+                }
+                out.extend(inner);
+            }
+            Self::DeviceAction(a) => {
+                let mut inner = Vec::new();
+                a.device.check("/data/device", &mut inner);
+                if !text_ok(&a.comment, 1000) {
+                    bad(
+                        "/comment",
+                        "required by Defender: 1 to 1000 characters, not blank",
+                    );
+                }
+                match (a.action, a.isolation_type.as_deref()) {
+                    (DeviceAction::Isolate, None | Some("full" | "selective")) => {}
+                    (DeviceAction::Isolate, Some(_)) => bad("/isolation_type", "full or selective"),
+                    (_, Some(_)) => bad("/isolation_type", "only with action isolate"),
+                    (_, None) => {}
+                }
+                match (a.action, a.scan_type.as_deref()) {
+                    (DeviceAction::AntivirusScan, None | Some("quick" | "full")) => {}
+                    (DeviceAction::AntivirusScan, Some(_)) => bad("/scan_type", "quick or full"),
+                    (_, Some(_)) => bad("/scan_type", "only with action antivirus_scan"),
+                    (_, None) => {}
+                }
+                match (a.action, a.sha1.as_deref()) {
+                    (DeviceAction::StopAndQuarantineFile, Some(s)) if hex_of(s, 40) => {}
+                    (DeviceAction::StopAndQuarantineFile, _) => {
+                        bad("/sha1", "the file's SHA-1 (40 hexadecimal digits) is required")
+                    }
+                    (_, Some(_)) => bad("/sha1", "only with action stop_and_quarantine_file"),
+                    (_, None) => {}
+                }
+                out.extend(inner);
+            }
+            Self::Indicator(_) => {}
+            Self::AlertUpdate(u) | Self::IncidentUpdate(u) => {
+                if !text_ok(&u.id, 256) {
+                    bad("/id", "the alert's or incident's id");
+                }
+                let changes = [
+                    &u.status,
+                    &u.assigned_to,
+                    &u.classification,
+                    &u.determination,
+                    &u.comment,
+                ]
+                .iter()
+                .any(|f| f.is_some())
+                    || u.tags.is_some();
+                if !changes {
+                    bad("", "name at least one thing to change");
+                }
+            }
+            Self::HuntingQuery(q) => {
+                if !text_ok(&q.query, 100_000) {
+                    bad("/query", "a KQL query of 1 to 100,000 characters");
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +508,24 @@ mod tests {
         .validate()
         .expect_err("too big");
         assert_eq!(e.field(), "webhook.max_body_bytes");
+    }
+
+    #[test]
+    fn rules_beyond_the_schema_name_their_pointer() {
+        let e: WebhookEvent = serde_json::from_value(json!({
+            "type": "device_action.v1",
+            "data": {"tenant_id": T, "device": {"ip": "203.0.113.9"}, "action": "antivirus_scan", "comment": " ", "isolation_type": "full"}
+        }))
+        .expect("schema-valid");
+        let pointers: Vec<String> = e.problems().into_iter().map(|p| p.0).collect();
+        for p in ["/data/device/at", "/data/comment", "/data/isolation_type"] {
+            assert!(pointers.iter().any(|x| x == p), "{p} in {pointers:?}");
+        }
+        let ok: WebhookEvent = serde_json::from_value(json!({
+            "type": "device_action.v1",
+            "data": {"tenant_id": T, "device": {"ip": "203.0.113.9", "at": "2026-12-03T07:00:00Z"}, "action": "isolate", "comment": "C2"}
+        }))
+        .expect("valid");
+        assert!(ok.problems().is_empty(), "{:?}", ok.problems());
     }
 }

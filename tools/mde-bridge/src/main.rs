@@ -17,6 +17,7 @@ mod export;
 mod progress;
 mod push;
 mod tenants;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The alert-webhook locally: `serve` runs its router (for the demo and partners' tests), `sign` prints the
+    /// headers a sender sets.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Validates the configuration and prints what it resolves to (endpoints, User-Agent, registry, storage);
     /// with --secret, also reads the application credential(s), checks their shape and prints their expiry
     /// (never their value).
@@ -146,6 +151,7 @@ async fn main() -> ExitCode {
         }
         Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
         Command::Tenants(command) => tenants::run(cli.config.as_deref(), command).await,
+        Command::Webhook(command) => webhook::run(cli.config.as_deref(), command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,121 @@
+//! `mde-bridge webhook serve` and `webhook sign`, from the built binary: a partner signs an event with `sign`,
+//! posts it to `serve`, gets a 202, the repeat gets the same answer, a tampered body a 401 problem; the key is
+//! never printed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const TENANT: &str = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17";
+const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn mde_bridge() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mde-bridge"));
+    cmd.env_remove("MDE_BRIDGE_CONFIG").env_remove("RUST_LOG");
+    cmd
+}
+
+#[tokio::test]
+async fn a_signed_event_is_accepted_once_by_webhook_serve() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("secrets.json"),
+        serde_json::json!({"mde-bridge/webhook-partner-keys": {"keys": [{"key_id": "soar-1", "secrets": [KEY]}]}}).to_string(),
+    )
+    .expect("secrets");
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        format!(
+            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
+             [credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\
+             [[tenants]]\ntenant_id = \"{TENANT}\"\ndisplay_name = \"Contoso\"\nactions = [\"isolate_device\"]\n\
+             partners = [{{key_id = \"soar-1\", actions = [\"isolate_device\"]}}]\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(dir.path().join("soar.key"), KEY).expect("key");
+    let event = format!(
+        r#"{{"type":"device_action.v1","data":{{"tenant_id":"{TENANT}","device":{{"dns_name":"pc-7"}},"action":"isolate","comment":"C2"}}}}"#
+    );
+    std::fs::write(dir.path().join("event.json"), &event).expect("event");
+
+    let mut server = mde_bridge()
+        .current_dir(dir.path())
+        .args([
+            "webhook",
+            "serve",
+            "--config",
+            "bridge.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut first = String::new();
+    BufReader::new(server.stderr.take().expect("stderr"))
+        .read_line(&mut first)
+        .expect("banner");
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(':').to_owned())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+
+    let signed = mde_bridge()
+        .current_dir(dir.path())
+        .args([
+            "webhook",
+            "sign",
+            "--key-file",
+            "soar.key",
+            "--body",
+            "event.json",
+            "--id",
+            "evt-1",
+        ])
+        .output()
+        .expect("sign");
+    assert!(signed.status.success());
+    let text = String::from_utf8(signed.stdout).expect("utf-8");
+    assert!(!text.contains("MfKQ9r8"), "the key is never printed");
+    let headers: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    assert_eq!(headers.len(), 3, "{text}");
+
+    let client = reqwest::Client::new();
+    let send = |body: String| {
+        let mut request = client
+            .post(format!("{base}/v1/events"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in &headers {
+            request = request.header(k, v);
+        }
+        request.send()
+    };
+    let first = send(event.clone()).await.expect("post");
+    assert_eq!(first.status(), 202);
+    let first: serde_json::Value = first.json().await.expect("json");
+    let again: serde_json::Value = send(event.clone())
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first, again);
+    let tampered = send(event.replace("pc-7", "pc-8")).await.expect("post");
+    assert_eq!(tampered.status(), 401);
+    assert_eq!(tampered.headers()["content-type"], "application/problem+json");
+    server.kill().expect("stop");
+    server.wait().expect("stopped");
+
+    let refused = mde_bridge()
+        .current_dir(dir.path())
+        .args(["webhook", "sign", "--body", "event.json"])
+        .output()
+        .expect("sign");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--key-file"));
+}
