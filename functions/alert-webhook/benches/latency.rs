@@ -21,10 +21,10 @@ const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let tenant = TenantConfig {
-        actions: vec![ActionKind::IsolateDevice],
+        actions: vec![ActionKind::CorrelateAlert],
         partners: vec![PartnerBinding {
             key_id: "soar-1".into(),
-            actions: vec![ActionKind::IsolateDevice],
+            actions: vec![ActionKind::CorrelateAlert],
             dry_run: false,
         }],
         ..TenantConfig::new(TENANT.parse().expect("id"), "Contoso")
@@ -45,12 +45,15 @@ fn main() {
     )
     .expect("webhook");
     let signer = SigningKey::parse("soar-1", KEY).expect("key");
-    let comment = "x".repeat(3900);
+    // An external alert whose description brings the body to about 4 KiB.
+    let description = "x".repeat(3700);
     let mut samples = Vec::with_capacity(20_000);
     runtime.block_on(async {
         for i in 0..20_000u32 {
-            let body = json!({"type": "device_action.v1", "data": {"tenant_id": TENANT,
-                "device": {"dns_name": format!("pc-{i}.contoso.com")}, "action": "isolate", "comment": comment}})
+            let body = json!({"type": "external_alert.v1", "data": {"tenant_id": TENANT,
+                "device": {"dns_name": format!("pc-{i}.contoso.com")},
+                "alert": {"id": format!("ndr-{i}"), "title": "Beaconing to a known C2", "severity": "high",
+                          "description": description, "time": "2026-12-03T07:00:00Z"}}})
             .to_string();
             let id = format!("evt-{i}");
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -66,7 +69,7 @@ fn main() {
             let started = Instant::now();
             let reply = webhook.handle(request).await;
             samples.push(started.elapsed());
-            assert_eq!(reply.status(), 202);
+            assert_eq!(reply.status(), 202, "{}", String::from_utf8_lossy(reply.body()));
         }
     });
     samples.sort();
