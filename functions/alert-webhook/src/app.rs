@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use mde_contracts::{PartnerKeysSecret, WebhookEvent, WebhookSettings};
+use mde_contracts::{AuditRecord, PartnerKeysSecret, QueuedRequest, WebhookEvent, WebhookSettings};
 use mde_platform::idempotency::{Claim, RequestRecord, RequestState};
-use mde_platform::{Clock, IdempotencyStore, Queue, SecretStore, SendOptions, Tenants};
-use serde::Serialize;
+use mde_platform::{Clock, IdempotencyStore, ObjectStore, Queue, SecretStore, SendOptions, Tenants};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -83,23 +82,6 @@ impl PartnerKeySource for SecretKeys {
     }
 }
 
-/// The message queued for the executor.
-#[derive(Debug, Clone, Serialize)]
-pub struct QueuedRequest<'a> {
-    /// The request id.
-    pub request_id: &'a str,
-    /// The partner key that sent it.
-    pub key_id: &'a str,
-    /// The sender's `webhook-id`.
-    pub webhook_id: &'a str,
-    /// Plan only (the binding's dry-run flag).
-    pub dry_run: bool,
-    /// When it was accepted (Unix seconds).
-    pub received_at: i64,
-    /// The event.
-    pub event: &'a WebhookEvent,
-}
-
 /// The webhook with its ports.
 pub struct Webhook {
     keys: Arc<dyn PartnerKeySource>,
@@ -110,6 +92,7 @@ pub struct Webhook {
     settings: WebhookSettings,
     schema: jsonschema::Validator,
     openapi: Vec<u8>,
+    audit: Option<(Arc<dyn ObjectStore>, String)>,
 }
 
 /// A response.
@@ -138,7 +121,15 @@ impl Webhook {
             schema,
             openapi: serde_json::to_vec_pretty(&mde_contracts::openapi::webhook_document())
                 .map_err(|e| e.to_string())?,
+            audit: None,
         })
+    }
+
+    /// The same webhook, answering `GET /v1/requests/{id}` from the executor's audit records under `prefix` in
+    /// `store` (without them it can only say whether a request was accepted).
+    pub fn with_audit(mut self, store: Arc<dyn ObjectStore>, prefix: impl Into<String>) -> Self {
+        self.audit = Some((store, prefix.into()));
+        self
     }
 
     /// The webhook of a configuration (`[webhook]`, the registry, the secret store of `[credential]`), with the
@@ -164,14 +155,16 @@ impl Webhook {
         ));
         let tenants = wiring.tenants().await.map_err(|e| e.to_string())?;
         let requests = wiring.idempotency(settings.table.as_deref()).await;
-        Self::new(
+        let audit_prefix = wiring.config().executor.audit_prefix.clone();
+        Ok(Self::new(
             keys,
             tenants,
             requests,
             queue,
             Arc::new(mde_platform::SystemClock),
             settings,
-        )
+        )?
+        .with_audit(wiring.object_store().await, audit_prefix))
     }
 
     /// Answers one request.
@@ -365,7 +358,7 @@ impl Webhook {
                 "Action not allowed",
                 format!(
                     "key {key_id} may not ask for {} in tenant {tenant}",
-                    action_name(action)
+                    action.as_str()
                 ),
             ));
         }
@@ -435,18 +428,19 @@ impl Webhook {
             Claim::Claimed => {}
         }
         let message = QueuedRequest {
-            request_id: &request_id,
-            key_id: &verified.key_id,
-            webhook_id: &verified.id,
+            request_id: request_id.clone(),
+            key_id: verified.key_id.clone(),
+            webhook_id: verified.id.clone(),
             dry_run,
             received_at: now,
-            event,
+            event: event.clone(),
         };
         let body_json =
             serde_json::to_string(&message).map_err(|e| unavailable("the request did not encode", &e))?;
         let options = SendOptions {
             group_id: Some(group_id(event)),
             dedup_id: Some(request_id.clone()),
+            delay: None,
         };
         if let Err(e) = self.queue.send(&body_json, &options).await {
             let _ = self.requests.release(&request_id).await;
@@ -463,7 +457,7 @@ impl Webhook {
             // deduplication id, which SQS FIFO drops; the executor is idempotent on the request id too.
             warn!(request_id, error = %e, "the request is queued but its record could not be completed");
         }
-        info!(request_id, key_id = %verified.key_id, tenant = %event.tenant_id(), action = action_name(event.action()), dry_run, "request accepted");
+        info!(request_id, key_id = %verified.key_id, tenant = %event.tenant_id(), action = event.action().as_str(), dry_run, "request accepted");
         Ok(accepted(answer.into_bytes()))
     }
 
@@ -497,18 +491,52 @@ impl Webhook {
             })?
             .filter(|r| r.key_id == verified.key_id)
             .ok_or_else(not_found)?;
-        let state = match record.state {
-            RequestState::InFlight => "in_flight",
-            RequestState::Accepted => "accepted",
+        let body = match self.audit_record(id).await? {
+            // The audit record is the executor's: the request's tenant, calls and outcome.
+            Some(audit) if audit.key_id == verified.key_id => json!({
+                "request_id": audit.request_id,
+                "status": audit.status,
+                "received_at": record.created_at,
+                "outcome": audit.outcome,
+                "audit": audit,
+            }),
+            _ => {
+                let state = match record.state {
+                    RequestState::InFlight => "in_flight",
+                    RequestState::Accepted => "queued",
+                };
+                json!({"request_id": record.request_id, "status": state, "received_at": record.created_at})
+            }
         };
-        let body =
-            json!({"request_id": record.request_id, "status": state, "received_at": record.created_at})
-                .to_string();
-        let mut response = Response::new(body.into_bytes());
+        let mut response = Response::new(body.to_string().into_bytes());
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(response)
+    }
+
+    /// The executor's audit record of a request, if it has written one yet.
+    async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, Problem> {
+        let Some((store, prefix)) = &self.audit else {
+            return Ok(None);
+        };
+        let unavailable = |e: &dyn std::fmt::Display| {
+            warn!(request_id = id, error = %e, "the audit record cannot be read");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily-unavailable",
+                "Temporarily unavailable",
+                "try again",
+            )
+            .retry_after(RETRY_AFTER_SECONDS)
+        };
+        match store.get(&AuditRecord::key(prefix, id)).await {
+            Ok(Some(object)) => serde_json::from_slice(&object.body)
+                .map(Some)
+                .map_err(|e| unavailable(&e)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(unavailable(&e)),
+        }
     }
 }
 
@@ -556,12 +584,4 @@ fn accepted(body: Vec<u8>) -> Reply {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-/// The action's name in configurations and events (`isolate_device`, ...).
-fn action_name(action: mde_contracts::ActionKind) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

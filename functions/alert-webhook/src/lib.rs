@@ -9,4 +9,4 @@ pub mod problem;
 pub mod signature;
 mod strict_json;
 
-pub use app::{PartnerKeySource, QueuedRequest, Reply, SecretKeys, StaticKeys, Webhook, request_id};
+pub use app::{PartnerKeySource, Reply, SecretKeys, StaticKeys, Webhook, request_id};

@@ -149,7 +149,7 @@ async fn the_built_function_accepts_once_and_refuses_with_problems_under_a_lambd
         .await
         .expect("not a function error");
     assert_eq!(status["statusCode"], 200, "{status}");
-    assert_eq!(body_of(&status)["status"], "accepted");
+    assert_eq!(body_of(&status)["status"], "queued");
 
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
     let mut messages = Vec::new();

@@ -52,6 +52,9 @@ impl Queue for TestQueue {
     async fn delete(&self, receipt: &str) -> mde_platform::Result<()> {
         self.inner.delete(receipt).await
     }
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> mde_platform::Result<()> {
+        self.inner.change_visibility(receipt, visibility).await
+    }
 }
 
 impl TestQueue {
@@ -286,7 +289,7 @@ async fn a_repeat_gets_the_first_answer_another_body_422_and_the_status_is_the_s
     let id = answer["request_id"].as_str().expect("id");
     let status = webhook.handle(get_status(id, OLD)).await;
     assert_eq!(status.status(), StatusCode::OK);
-    assert_eq!(json_of(&status)["status"], "accepted");
+    assert_eq!(json_of(&status)["status"], "queued");
     // Another partner's key, an unknown id and a malformed id: the same 404.
     let foreign = webhook.handle(get_status(id, OTHER)).await;
     let unknown = webhook.handle(get_status(&"0".repeat(32), OLD)).await;

@@ -48,6 +48,9 @@ pub struct BridgeConfig {
     /// alert-webhook: queue, idempotency table, partner keys, limits.
     #[serde(default)]
     pub webhook: crate::WebhookSettings,
+    /// The action executor.
+    #[serde(default)]
+    pub executor: crate::ExecutorSettings,
     /// The inline tenant registry (`registry.backend = "inline"`): only tenants listed here are served.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
@@ -74,6 +77,7 @@ impl BridgeConfig {
         self.export.validate()?;
         self.indicators.validate()?;
         self.webhook.validate()?;
+        self.executor.validate()?;
         if self.credential.secret_id.trim().is_empty() {
             return Err(ContractError::invalid(
                 "credential.secret_id",

@@ -10,6 +10,7 @@ mod cloud;
 mod config;
 mod credential;
 mod error;
+mod executor;
 mod export;
 mod indicator;
 pub mod openapi;
@@ -18,6 +19,7 @@ pub mod permissions;
 pub mod schemas;
 mod settings;
 mod tenant;
+pub mod triage;
 mod webhook;
 
 pub use broker::{
@@ -31,6 +33,10 @@ pub use config::{
 };
 pub use credential::AppCredential;
 pub use error::ContractError;
+pub use executor::{
+    AuditCall, AuditRecord, ExecutorMessage, ExecutorSettings, Outcome, OutcomeCode, PollLimits, PollMessage,
+    QueuedRequest, RequestStatus, TrackedAction,
+};
 pub use export::{
     BackfillProgress, DatasetRunSummary, DatasetStatus, ExportCheckpoint, ExportJob, ExportRunSummary,
     ExportedVersion, PassProgress, QuarantinedPage, QuarantinedQuery, RecordEnvelope, RecordFlag,
@@ -45,7 +51,7 @@ pub use permissions::Permission;
 pub use settings::{ExportSettings, IndicatorSettings, RegistryBackend, RegistryFile, RegistrySettings};
 pub use tenant::{ActionKind, ClientId, Dataset, PartnerBinding, TenantConfig, TenantId};
 pub use webhook::{
-    DeviceAction, DeviceActionV1, DeviceRef, EventProblem, ExternalAlertV1, HuntingQueryV1,
-    IndicatorRequestV1, PartnerAlert, PartnerKey, PartnerKeysSecret, PartnerSeverity, UpdateV1, WebhookEvent,
-    WebhookSettings,
+    ALERT_CATEGORIES, DefenderApi, DeviceAction, DeviceActionV1, DeviceRef, EventProblem, EventReference,
+    ExternalAlertV1, HuntingQueryV1, IndicatorRequestV1, PartnerAlert, PartnerKey, PartnerKeysSecret,
+    PartnerSeverity, UpdateV1, WebhookEvent, WebhookSettings,
 };

@@ -5,7 +5,7 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use crate::WebhookEvent;
+use crate::{AuditRecord, Outcome, WebhookEvent};
 
 /// The document.
 pub fn webhook_document() -> Value {
@@ -13,6 +13,8 @@ pub fn webhook_document() -> Value {
         .with(|s| s.definitions_path = "/components/schemas".into())
         .into_generator();
     let event = generator.subschema_for::<WebhookEvent>();
+    let audit = generator.subschema_for::<AuditRecord>();
+    let outcome = generator.subschema_for::<Outcome>();
     let mut schemas = generator.take_definitions(true);
     schemas.insert("Problem".into(), problem_schema());
     schemas.insert("Accepted".into(), json!({
@@ -32,8 +34,11 @@ pub fn webhook_document() -> Value {
             "required": ["request_id", "status"],
             "properties": {
                 "request_id": {"type": "string"},
-                "status": {"type": "string", "enum": ["in_flight", "accepted"]},
-                "received_at": {"type": "integer", "description": "Unix seconds."}
+                "status": {"type": "string", "enum": ["in_flight", "queued", "running", "waiting", "completed"],
+                    "description": "in_flight: being accepted; queued: accepted, not started; running: being performed (or retried after a transient failure); waiting: Defender is performing a machine action; completed: see outcome."},
+                "received_at": {"type": "integer", "description": "Unix seconds."},
+                "outcome": {"description": "How it ended (completed requests).", "anyOf": [outcome, {"type": "null"}]},
+                "audit": audit
             }
         }),
     );

@@ -70,6 +70,17 @@ pub const MDE_MACHINE_COLLECT: Permission = mde(&["Machine.CollectForensics"]);
 pub const MDE_MACHINE_STOP_AND_QUARANTINE: Permission = mde(&["Machine.StopAndQuarantine"]);
 /// MDE: offboard a machine.
 pub const MDE_MACHINE_OFFBOARD: Permission = mde(&["Machine.Offboard"]);
+/// MDE: cancel a machine action — any of the response action permissions, as the cancel page lists them (the
+/// sandbox, stricter, also wants the cancelled action's own).
+pub const MDE_MACHINE_ACTION_CANCEL: Permission = mde(&[
+    "Machine.Isolate",
+    "Machine.Scan",
+    "Machine.RestrictExecution",
+    "Machine.CollectForensics",
+    "Machine.StopAndQuarantine",
+    "Machine.Offboard",
+    "Machine.LiveResponse",
+]);
 /// MDE: indicators. `Ti.ReadWrite` sees and manages only the application's own indicators; `.All` every one.
 pub const MDE_TI: Permission = mde(&["Ti.ReadWrite", "Ti.ReadWrite.All"]);
 /// MDE: advanced hunting (legacy endpoint).
@@ -107,18 +118,24 @@ impl Dataset {
 impl ActionKind {
     /// What performing this action needs: one requirement per kind of call it makes.
     pub fn permissions(self) -> &'static [Permission] {
+        // Device actions first find the device and its pending actions (machine reads), then act.
         match self {
-            ActionKind::IsolateDevice | ActionKind::ReleaseDevice => &[MDE_MACHINE_ISOLATE],
-            ActionKind::AntivirusScan => &[MDE_MACHINE_SCAN],
-            ActionKind::RestrictAppExecution | ActionKind::UnrestrictAppExecution => &[MDE_MACHINE_RESTRICT],
-            ActionKind::CollectInvestigationPackage => &[MDE_MACHINE_COLLECT],
-            ActionKind::StopAndQuarantineFile => &[MDE_MACHINE_STOP_AND_QUARANTINE],
+            ActionKind::IsolateDevice | ActionKind::ReleaseDevice => &[MDE_MACHINE_READ, MDE_MACHINE_ISOLATE],
+            ActionKind::AntivirusScan => &[MDE_MACHINE_READ, MDE_MACHINE_SCAN],
+            ActionKind::RestrictAppExecution | ActionKind::UnrestrictAppExecution => {
+                &[MDE_MACHINE_READ, MDE_MACHINE_RESTRICT]
+            }
+            ActionKind::CollectInvestigationPackage => &[MDE_MACHINE_READ, MDE_MACHINE_COLLECT],
+            ActionKind::StopAndQuarantineFile => &[MDE_MACHINE_READ, MDE_MACHINE_STOP_AND_QUARANTINE],
             ActionKind::AddIndicator | ActionKind::RemoveIndicator => &[MDE_TI],
+            // The default APIs of the events: MDE alerts, Microsoft 365 Defender incidents, Graph hunting. An
+            // event that names another API needs that API's permission (checked when it runs).
             ActionKind::UpdateAlert => &[MDE_ALERT_WRITE],
             ActionKind::UpdateIncident => &[M365D_INCIDENT_WRITE],
-            ActionKind::HuntingQuery => &[MDE_ADVANCED_QUERY],
-            // Resolving the device (by id, name or IP) reads machines; recording the alert writes one.
-            ActionKind::CorrelateAlert => &[MDE_MACHINE_READ, MDE_ALERT_WRITE],
+            ActionKind::HuntingQuery => &[GRAPH_THREAT_HUNTING],
+            // Resolving the device (by id, name or IP) reads machines, finding its open alert reads alerts,
+            // recording the partner's alert writes one.
+            ActionKind::CorrelateAlert => &[MDE_MACHINE_READ, MDE_ALERT_READ, MDE_ALERT_WRITE],
         }
     }
 }

@@ -54,6 +54,8 @@ pub fn all() -> Vec<SchemaFile> {
         SchemaFile::of::<crate::UpdateV1>("webhook-event-update.v1.schema.json"),
         SchemaFile::of::<crate::HuntingQueryV1>("webhook-event-hunting-query.v1.schema.json"),
         SchemaFile::of::<crate::PartnerKeysSecret>("webhook-partner-keys.schema.json"),
+        SchemaFile::of::<crate::ExecutorMessage>("executor-message.schema.json"),
+        SchemaFile::of::<crate::AuditRecord>("audit-record.schema.json"),
         SchemaFile {
             file_name: "webhook-openapi.json",
             schema: Schema::try_from(crate::openapi::webhook_document()).expect("an object"),

@@ -180,6 +180,33 @@ pub enum ActionKind {
     CorrelateAlert,
 }
 
+impl ActionKind {
+    /// Its name in configurations and events (`isolate_device`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::IsolateDevice => "isolate_device",
+            ActionKind::ReleaseDevice => "release_device",
+            ActionKind::AntivirusScan => "antivirus_scan",
+            ActionKind::RestrictAppExecution => "restrict_app_execution",
+            ActionKind::UnrestrictAppExecution => "unrestrict_app_execution",
+            ActionKind::CollectInvestigationPackage => "collect_investigation_package",
+            ActionKind::StopAndQuarantineFile => "stop_and_quarantine_file",
+            ActionKind::AddIndicator => "add_indicator",
+            ActionKind::RemoveIndicator => "remove_indicator",
+            ActionKind::UpdateAlert => "update_alert",
+            ActionKind::UpdateIncident => "update_incident",
+            ActionKind::HuntingQuery => "hunting_query",
+            ActionKind::CorrelateAlert => "correlate_alert",
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One customer tenant in the tenant registry: a record of the inline list (`[[tenants]]`), the local registry
 /// file or the DynamoDB registry table (one item per tenant, keyed by `tenant_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -149,6 +149,38 @@ pub struct ExternalAlertV1 {
     pub device: DeviceRef,
     /// The alert.
     pub alert: PartnerAlert,
+    /// A Defender event the alert is about (from advanced hunting): with it the alert is created in Defender
+    /// (`CreateAlertByReference`); without it, it is recorded as a comment on the device's open alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<EventReference>,
+}
+
+/// A Defender event, as advanced hunting reports it (`ReportId`, `Timestamp` of a device table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventReference {
+    /// The event's `ReportId`.
+    pub report_id: String,
+    /// The event's `Timestamp` (RFC 3339, UTC).
+    pub event_time: String,
+    /// Defender's alert category (default `SuspiciousActivity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// What the analyst should do (default: review the partner's alert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_action: Option<String>,
+}
+
+/// Which Defender API an update or a hunting query goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DefenderApi {
+    /// Defender for Endpoint (`/api/alerts`, `/api/advancedqueries/run`).
+    Mde,
+    /// Microsoft 365 Defender (`/api/incidents`, `/api/advancedhunting/run`).
+    M365d,
+    /// Microsoft Graph security (`/v1.0/security/...`).
+    Graph,
 }
 
 /// A device response action.
@@ -169,6 +201,8 @@ pub enum DeviceAction {
     CollectInvestigationPackage,
     /// Stop a file's processes and quarantine it (`sha1`).
     StopAndQuarantineFile,
+    /// Cancel the device's pending action of the type `cancel_action` names.
+    Cancel,
 }
 
 /// `device_action.v1`: a response action on a device.
@@ -192,6 +226,40 @@ pub struct DeviceActionV1 {
     /// For `stop_and_quarantine_file`: the file's SHA-1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha1: Option<String>,
+    /// For `cancel`: the type of the pending action to cancel (cancelling needs that action's permission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_action: Option<DeviceAction>,
+}
+
+impl DeviceAction {
+    /// The tenant action performing (or cancelling) it is: `None` for `cancel` itself.
+    pub fn kind(self) -> Option<crate::ActionKind> {
+        use crate::ActionKind as A;
+        Some(match self {
+            DeviceAction::Isolate => A::IsolateDevice,
+            DeviceAction::Release => A::ReleaseDevice,
+            DeviceAction::AntivirusScan => A::AntivirusScan,
+            DeviceAction::RestrictAppExecution => A::RestrictAppExecution,
+            DeviceAction::UnrestrictAppExecution => A::UnrestrictAppExecution,
+            DeviceAction::CollectInvestigationPackage => A::CollectInvestigationPackage,
+            DeviceAction::StopAndQuarantineFile => A::StopAndQuarantineFile,
+            DeviceAction::Cancel => return None,
+        })
+    }
+
+    /// Its name in events (`isolate`, `antivirus_scan`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceAction::Isolate => "isolate",
+            DeviceAction::Release => "release",
+            DeviceAction::AntivirusScan => "antivirus_scan",
+            DeviceAction::RestrictAppExecution => "restrict_app_execution",
+            DeviceAction::UnrestrictAppExecution => "unrestrict_app_execution",
+            DeviceAction::CollectInvestigationPackage => "collect_investigation_package",
+            DeviceAction::StopAndQuarantineFile => "stop_and_quarantine_file",
+            DeviceAction::Cancel => "cancel",
+        }
+    }
 }
 
 /// `indicator.v1`: add or remove one indicator (through indicator-push's core).
@@ -222,16 +290,24 @@ pub struct UpdateV1 {
     pub tenant_id: TenantId,
     /// The alert's or incident's id.
     pub id: String,
-    /// New status (documented values only; the executor maps them per API).
+    /// The API: alerts `mde` (default) or `graph` (alerts_v2); incidents `m365d` (default) or `graph`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<DefenderApi>,
+    /// More MDE alerts to change the same way, in one `batchUpdate` (alerts, `mde` only; up to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_ids: Option<Vec<String>>,
+    /// New status: alerts `new`, `in_progress`, `resolved`; incidents `active`, `in_progress`, `resolved`,
+    /// `redirected` (Graph incidents: not `in_progress`). Mapped to each API's casing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Assignee (a user principal name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_to: Option<String>,
-    /// Classification.
+    /// Classification: `true_positive`, `informational_expected_activity`, `false_positive`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<String>,
-    /// Determination.
+    /// Determination, snake_case (e.g. `malware`, `security_testing`, `clean`); the retired `apt` and
+    /// `security_personnel` are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub determination: Option<String>,
     /// A comment to add.
@@ -250,6 +326,12 @@ pub struct HuntingQueryV1 {
     pub tenant_id: TenantId,
     /// The KQL query.
     pub query: String,
+    /// The API: `graph` (default, `runHuntingQuery`), `m365d` or `mde` (legacy advanced hunting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<DefenderApi>,
+    /// Graph only: the ISO 8601 time span searched (default: Microsoft's 30 days), e.g. `P7D`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timespan: Option<String>,
 }
 
 /// What a partner sends to `POST /v1/events`, told apart by `type` (`<kind>.v<version>`).
@@ -295,15 +377,13 @@ impl WebhookEvent {
         use crate::ActionKind as A;
         match self {
             Self::ExternalAlert(_) => A::CorrelateAlert,
-            Self::DeviceAction(e) => match e.action {
-                DeviceAction::Isolate => A::IsolateDevice,
-                DeviceAction::Release => A::ReleaseDevice,
-                DeviceAction::AntivirusScan => A::AntivirusScan,
-                DeviceAction::RestrictAppExecution => A::RestrictAppExecution,
-                DeviceAction::UnrestrictAppExecution => A::UnrestrictAppExecution,
-                DeviceAction::CollectInvestigationPackage => A::CollectInvestigationPackage,
-                DeviceAction::StopAndQuarantineFile => A::StopAndQuarantineFile,
-            },
+            // Cancelling needs the permission of the cancelled action's type; a cancel without a valid
+            // `cancel_action` is refused by `problems()` before this matters.
+            Self::DeviceAction(e) => e
+                .action
+                .kind()
+                .or_else(|| e.cancel_action.and_then(DeviceAction::kind))
+                .unwrap_or(A::IsolateDevice),
             Self::Indicator(IndicatorRequestV1::Add { .. }) => A::AddIndicator,
             Self::Indicator(IndicatorRequestV1::Remove { .. }) => A::RemoveIndicator,
             Self::AlertUpdate(_) => A::UpdateAlert,
@@ -312,6 +392,26 @@ impl WebhookEvent {
         }
     }
 }
+
+/// Defender's alert categories (`CreateAlertByReference`).
+pub const ALERT_CATEGORIES: [&str; 16] = [
+    "General",
+    "CommandAndControl",
+    "Collection",
+    "CredentialAccess",
+    "DefenseEvasion",
+    "Discovery",
+    "Exfiltration",
+    "Exploit",
+    "Execution",
+    "InitialAccess",
+    "LateralMovement",
+    "Malware",
+    "Persistence",
+    "PrivilegeEscalation",
+    "Ransomware",
+    "SuspiciousActivity",
+];
 
 /// A rule an event breaks that its JSON Schema cannot say: a JSON Pointer into the event and the reason.
 pub type EventProblem = (String, String);
@@ -392,6 +492,32 @@ impl WebhookEvent {
                 if !rfc3339(&e.alert.time) {
                     bad("/alert/time", "an RFC 3339 time");
                 }
+                if let Some(r) = &e.reference {
+                    if !text_ok(&r.report_id, 64) {
+                        bad("/reference/report_id", "the event's ReportId");
+                    }
+                    if !rfc3339(&r.event_time) {
+                        bad(
+                            "/reference/event_time",
+                            "an RFC 3339 time (the event's Timestamp)",
+                        );
+                    }
+                    if r.category
+                        .as_deref()
+                        .is_some_and(|c| !ALERT_CATEGORIES.contains(&c))
+                    {
+                        bad(
+                            "/reference/category",
+                            "one of Defender's alert categories (see the schema)",
+                        );
+                    }
+                    if e.device.machine_id.is_none() {
+                        bad(
+                            "/device/machine_id",
+                            "required with a reference (Defender needs the event's machine id)",
+                        );
+                    }
+                }
                 out.extend(inner);
             }
             Self::DeviceAction(a) => {
@@ -413,6 +539,15 @@ impl WebhookEvent {
                     (DeviceAction::AntivirusScan, None | Some("quick" | "full")) => {}
                     (DeviceAction::AntivirusScan, Some(_)) => bad("/scan_type", "quick or full"),
                     (_, Some(_)) => bad("/scan_type", "only with action antivirus_scan"),
+                    (_, None) => {}
+                }
+                match (a.action, a.cancel_action) {
+                    (DeviceAction::Cancel, Some(c)) if c.kind().is_some() => {}
+                    (DeviceAction::Cancel, _) => bad(
+                        "/cancel_action",
+                        "required with action cancel: the type of the pending action to cancel (not cancel)",
+                    ),
+                    (_, Some(_)) => bad("/cancel_action", "only with action cancel"),
                     (_, None) => {}
                 }
                 match (a.action, a.sha1.as_deref()) {
@@ -443,10 +578,49 @@ impl WebhookEvent {
                 if !changes {
                     bad("", "name at least one thing to change");
                 }
+                let alert = matches!(self, Self::AlertUpdate(_));
+                match (alert, u.api) {
+                    (true, None | Some(DefenderApi::Mde | DefenderApi::Graph))
+                    | (false, None | Some(DefenderApi::M365d | DefenderApi::Graph)) => {}
+                    (true, Some(_)) => bad("/api", "alerts are updated through mde or graph"),
+                    (false, Some(_)) => bad("/api", "incidents are updated through m365d or graph"),
+                }
+                if let Some(more) = &u.more_ids {
+                    if !alert || u.api.is_some_and(|a| a != DefenderApi::Mde) {
+                        bad("/more_ids", "only for MDE alerts (one batchUpdate)");
+                    } else if more.is_empty() || more.len() > 100 || more.iter().any(|i| !text_ok(i, 256)) {
+                        bad("/more_ids", "1 to 100 alert ids");
+                    }
+                }
+                if u.tags.is_some() && alert {
+                    bad("/tags", "only incidents have tags");
+                }
+                use crate::triage;
+                let statuses: &[&str] = if alert {
+                    &triage::ALERT_STATUSES
+                } else {
+                    &triage::INCIDENT_STATUSES
+                };
+                let vocabulary = [
+                    ("/status", &u.status, statuses),
+                    ("/classification", &u.classification, &triage::CLASSIFICATIONS[..]),
+                    ("/determination", &u.determination, &triage::DETERMINATIONS[..]),
+                ];
+                for (pointer, value, allowed) in vocabulary {
+                    if let Some(why) = value.as_deref().and_then(|v| triage::check(v, allowed)) {
+                        bad(pointer, &why);
+                    }
+                }
+                if u.comment.as_deref().is_some_and(|c| !text_ok(c, 1000)) {
+                    bad("/comment", "1 to 1000 characters, not blank");
+                }
             }
             Self::HuntingQuery(q) => {
                 if !text_ok(&q.query, 100_000) {
                     bad("/query", "a KQL query of 1 to 100,000 characters");
+                }
+                if q.timespan.is_some() && q.api.is_some_and(|a| a != DefenderApi::Graph) {
+                    bad("/timespan", "only with the graph API");
                 }
             }
         }

@@ -20,6 +20,8 @@ mod expiry;
 mod grant;
 mod http;
 mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod token;
 
 pub use api::DefenderClient;

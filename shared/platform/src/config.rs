@@ -19,7 +19,7 @@ use crate::{PlatformError, Result};
 pub const ENV_PREFIX: &str = "MDE_BRIDGE_";
 
 /// Sections of the file whose keys the environment can override.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "partner",
     "cloud",
     "credential",
@@ -30,6 +30,7 @@ const SECTIONS: [&str; 10] = [
     "export",
     "indicators",
     "webhook",
+    "executor",
 ];
 
 /// Keys holding paths: relative ones in a file are relative to the file's directory.

@@ -17,6 +17,9 @@ pub struct SendOptions {
     pub group_id: Option<String>,
     /// Deduplication id: a second message with the same id within five minutes is dropped.
     pub dedup_id: Option<String>,
+    /// Deliver no sooner than this (standard queues only, up to 15 minutes: SQS FIFO queues have no
+    /// per-message delay and refuse one).
+    pub delay: Option<Duration>,
 }
 
 /// A received message. It stays invisible for the visibility timeout, then reappears unless deleted.
@@ -55,7 +58,13 @@ pub trait Queue: Send + Sync {
 
     /// Deletes a received message; it will not be delivered again.
     async fn delete(&self, receipt: &str) -> Result<()>;
+
+    /// Hides a received message for `visibility` from now (a retry's backoff: SQS redelivers it after).
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()>;
 }
+
+/// SQS's longest delay and the longest visibility change the executor asks for.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
 /// Amazon SQS.
 #[derive(Debug, Clone)]
@@ -84,6 +93,11 @@ impl Queue for SqsQueue {
             .message_body(body)
             .set_message_group_id(options.group_id.clone())
             .set_message_deduplication_id(options.dedup_id.clone())
+            .set_delay_seconds(
+                options
+                    .delay
+                    .map(|d| i32::try_from(d.min(MAX_DELAY).as_secs()).unwrap_or(900)),
+            )
             .send()
             .await
             .map_err(|e| sdk_error("sqs", "SendMessage", e))?;
@@ -188,6 +202,18 @@ impl Queue for SqsQueue {
             .map_err(|e| sdk_error("sqs", "DeleteMessage", e))?;
         Ok(())
     }
+
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(visibility.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs", "ChangeMessageVisibility", e))?;
+        Ok(())
+    }
 }
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -244,7 +270,7 @@ impl Queue for LocalQueue {
             id: id.clone(),
             body: body.to_string(),
             group: options.group_id.clone(),
-            visible_at: now,
+            visible_at: now + options.delay.unwrap_or_default().min(MAX_DELAY),
             receipt: None,
             receive_count: 0,
         });
@@ -298,6 +324,22 @@ impl Queue for LocalQueue {
                     .into(),
             });
         }
+        Ok(())
+    }
+
+    async fn change_visibility(&self, receipt: &str, visibility: Duration) -> Result<()> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let entry = st
+            .entries
+            .iter_mut()
+            .find(|e| e.receipt.as_deref() == Some(receipt))
+            .ok_or_else(|| PlatformError::Encoding {
+                what: "queue receipt".into(),
+                reason: "no message has this receipt handle (already deleted, or received again since)"
+                    .into(),
+            })?;
+        entry.visible_at = now + visibility;
         Ok(())
     }
 }

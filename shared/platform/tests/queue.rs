@@ -63,3 +63,18 @@ async fn both_queues_send_many_messages_at_once() {
     let url = created.queue_url.expect("queue url");
     send_many_delivers_every_message(Arc::new(SqsQueue::new(client, url))).await;
 }
+
+#[tokio::test]
+async fn both_queues_delay_messages_and_change_their_visibility() {
+    testing::delay_and_visibility_suite(Arc::new(LocalQueue::new())).await;
+    let sdk = testing::aws_sdk_config().await;
+    let client = aws_sdk_sqs::Client::new(&sdk);
+    let created = client
+        .create_queue()
+        .queue_name(testing::unique_name("polls"))
+        .send()
+        .await
+        .expect("create a standard queue in moto");
+    let url = created.queue_url.expect("queue url");
+    testing::delay_and_visibility_suite(Arc::new(SqsQueue::new(client, url))).await;
+}

@@ -55,6 +55,23 @@ pub const MDE_MACHINES_FIND_BY_IP: Endpoint = op("mde.machines.findbyip", perm::
 pub const MDE_MACHINE_ACTIONS_GET: Endpoint = op("mde.machineactions.get", perm::MDE_MACHINE_READ, STD);
 /// `GET /api/machineactions` — Machine.Read.All or Machine.ReadWrite.All.
 pub const MDE_MACHINE_ACTIONS_LIST: Endpoint = op("mde.machineactions.list", perm::MDE_MACHINE_READ, STD);
+/// `POST /api/machineactions/{id}/cancel` — the permission of the cancelled action's type.
+pub const MDE_MACHINE_ACTIONS_CANCEL: Endpoint =
+    op("mde.machineactions.cancel", perm::MDE_MACHINE_ACTION_CANCEL, STD);
+/// `GET /api/machines/{id}/alerts` — Alert.Read.All or Alert.ReadWrite.All.
+pub const MDE_MACHINE_ALERTS: Endpoint = op("mde.machines.alerts", perm::MDE_ALERT_READ, STD);
+/// `POST /api/alerts/batchUpdate` — Alert.ReadWrite.All; 10 per minute, 500 per hour.
+pub const MDE_ALERTS_BATCH_UPDATE: Endpoint = op(
+    "mde.alerts.batchUpdate",
+    perm::MDE_ALERT_WRITE,
+    ApiFamily::MdeAlertBatchUpdate,
+);
+/// `POST /api/alerts/CreateAlertByReference` — Alert.ReadWrite.All; 15 per minute.
+pub const MDE_ALERTS_CREATE_BY_REFERENCE: Endpoint = op(
+    "mde.alerts.createAlertByReference",
+    perm::MDE_ALERT_WRITE,
+    ApiFamily::MdeAlertByReference,
+);
 /// `POST /api/machines/{id}/isolate` — Machine.Isolate.
 pub const MDE_ISOLATE: Endpoint = op("mde.machines.isolate", perm::MDE_MACHINE_ISOLATE, STD);
 /// `POST /api/machines/{id}/unisolate` — Machine.Isolate.
@@ -118,6 +135,12 @@ pub const M365D_INCIDENTS_LIST: Endpoint = op(
     perm::M365D_INCIDENT_READ,
     ApiFamily::M365dIncidents,
 );
+/// `POST /api/advancedhunting/run` (Microsoft 365 Defender) — AdvancedHunting.Read.All; at least 45 per minute.
+pub const M365D_ADVANCED_HUNTING: Endpoint = op(
+    "m365d.advancedhunting.run",
+    perm::M365D_ADVANCED_HUNTING,
+    ApiFamily::M365dHunting,
+);
 /// `GET /api/incidents/{id}` — Incident.Read.All or Incident.ReadWrite.All.
 pub const M365D_INCIDENTS_GET: Endpoint = Endpoint {
     name: "m365d.incidents.get",
@@ -170,14 +193,26 @@ pub fn dataset_operation(dataset: mde_contracts::Dataset) -> &'static Endpoint {
 /// The operations an action may perform (its write, and the reads it needs to find its target).
 pub fn action_operations(action: mde_contracts::ActionKind) -> &'static [&'static Endpoint] {
     use mde_contracts::ActionKind as A;
+    // Finding the device (by id, name or IP) and its pending actions, then the action itself.
+    macro_rules! device {
+        ($write:expr) => {
+            &[
+                &MDE_MACHINES_GET,
+                &MDE_MACHINES_FIND_BY_IP,
+                &MDE_MACHINE_ACTIONS_LIST,
+                &MDE_MACHINE_ACTIONS_GET,
+                $write,
+            ]
+        };
+    }
     match action {
-        A::IsolateDevice => &[&MDE_ISOLATE],
-        A::ReleaseDevice => &[&MDE_UNISOLATE],
-        A::AntivirusScan => &[&MDE_RUN_AV_SCAN],
-        A::RestrictAppExecution => &[&MDE_RESTRICT],
-        A::UnrestrictAppExecution => &[&MDE_UNRESTRICT],
-        A::CollectInvestigationPackage => &[&MDE_COLLECT_PACKAGE],
-        A::StopAndQuarantineFile => &[&MDE_STOP_AND_QUARANTINE],
+        A::IsolateDevice => device!(&MDE_ISOLATE),
+        A::ReleaseDevice => device!(&MDE_UNISOLATE),
+        A::AntivirusScan => device!(&MDE_RUN_AV_SCAN),
+        A::RestrictAppExecution => device!(&MDE_RESTRICT),
+        A::UnrestrictAppExecution => device!(&MDE_UNRESTRICT),
+        A::CollectInvestigationPackage => device!(&MDE_COLLECT_PACKAGE),
+        A::StopAndQuarantineFile => device!(&MDE_STOP_AND_QUARANTINE),
         A::AddIndicator => &[
             &MDE_INDICATORS_IMPORT,
             &MDE_INDICATORS_SUBMIT,
@@ -188,10 +223,16 @@ pub fn action_operations(action: mde_contracts::ActionKind) -> &'static [&'stati
             &MDE_INDICATORS_DELETE,
             &MDE_INDICATORS_LIST,
         ],
-        A::UpdateAlert => &[&MDE_ALERTS_UPDATE],
+        A::UpdateAlert => &[&MDE_ALERTS_UPDATE, &MDE_ALERTS_BATCH_UPDATE],
         A::UpdateIncident => &[&M365D_INCIDENTS_UPDATE],
-        A::HuntingQuery => &[&MDE_ADVANCED_QUERY],
-        A::CorrelateAlert => &[&MDE_MACHINES_GET, &MDE_MACHINES_FIND_BY_IP, &MDE_ALERTS_UPDATE],
+        A::HuntingQuery => &[&GRAPH_HUNTING],
+        A::CorrelateAlert => &[
+            &MDE_MACHINES_GET,
+            &MDE_MACHINES_FIND_BY_IP,
+            &MDE_MACHINE_ALERTS,
+            &MDE_ALERTS_UPDATE,
+            &MDE_ALERTS_CREATE_BY_REFERENCE,
+        ],
     }
 }
 

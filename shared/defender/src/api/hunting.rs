@@ -23,6 +23,25 @@ impl DefenderClient {
         self.json(&call).await
     }
 
+    /// Runs a KQL query with Microsoft 365 Defender advanced hunting (`POST /api/advancedhunting/run`,
+    /// `{"Query": …}`) — AdvancedHunting.Read.All; at least 45 per minute, and a CPU quota per tenant.
+    pub async fn run_m365d_query(&self, tenant: &TenantId, query: &str) -> Result<HuntingResult> {
+        let url = self.url(
+            &ep::M365D_ADVANCED_HUNTING,
+            tenant,
+            "/api/advancedhunting/run",
+            &[],
+        );
+        let call = self.call_with(
+            &ep::M365D_ADVANCED_HUNTING,
+            tenant,
+            Method::POST,
+            url,
+            &json!({ "Query": query }),
+        )?;
+        self.json(&call).await
+    }
+
     /// Runs a KQL query with Graph `runHuntingQuery` (`{"Query": …, "Timespan": …}`; the default window is 30
     /// days; `timespan` is ISO 8601, e.g. `P7D`) — ThreatHunting.Read.All.
     pub async fn run_graph_hunting_query(

@@ -26,10 +26,16 @@ pub enum ApiFamily {
     MdeIndicatorBatchDelete,
     /// MDE advanced hunting: 45 calls per minute, 1,500 per hour.
     MdeHunting,
+    /// MDE `POST /api/alerts/batchUpdate`: 10 calls per minute, 500 per hour.
+    MdeAlertBatchUpdate,
+    /// MDE `POST /api/alerts/CreateAlertByReference`: 15 calls per minute.
+    MdeAlertByReference,
     /// Microsoft 365 Defender incidents: 50 calls per minute, 1,500 per hour.
     M365dIncidents,
     /// Microsoft Graph security alerts and incidents: 150 calls per minute (per app per tenant).
     GraphSecurity,
+    /// Microsoft 365 Defender advanced hunting: "at least 45 calls per minute" (no hourly figure documented).
+    M365dHunting,
     /// Graph `runHuntingQuery`: no Graph quota is documented; the advanced-hunting limits (45 per minute, 1,500 per
     /// hour) apply.
     GraphHunting,
@@ -37,11 +43,14 @@ pub enum ApiFamily {
 
 impl ApiFamily {
     /// Every family.
-    pub const ALL: [ApiFamily; 7] = [
+    pub const ALL: [ApiFamily; 10] = [
         ApiFamily::MdeStandard,
         ApiFamily::MdeIndicatorImport,
         ApiFamily::MdeIndicatorBatchDelete,
         ApiFamily::MdeHunting,
+        ApiFamily::MdeAlertBatchUpdate,
+        ApiFamily::MdeAlertByReference,
+        ApiFamily::M365dHunting,
         ApiFamily::M365dIncidents,
         ApiFamily::GraphSecurity,
         ApiFamily::GraphHunting,
@@ -56,6 +65,9 @@ impl ApiFamily {
             ApiFamily::MdeIndicatorImport => vec![minute(30)],
             ApiFamily::MdeIndicatorBatchDelete => vec![minute(30), hour(1500)],
             ApiFamily::MdeHunting | ApiFamily::GraphHunting => vec![minute(45), hour(1500)],
+            ApiFamily::MdeAlertBatchUpdate => vec![minute(10), hour(500)],
+            ApiFamily::MdeAlertByReference => vec![minute(15)],
+            ApiFamily::M365dHunting => vec![minute(45)],
             ApiFamily::M365dIncidents => vec![minute(50), hour(1500)],
             ApiFamily::GraphSecurity => vec![minute(150)],
         }
@@ -111,6 +123,25 @@ impl RateLimitConfig {
     pub fn unlimited() -> Self {
         Self {
             families: HashMap::new(),
+        }
+    }
+
+    /// Microsoft's documented limits shared by `processes` processes that may run at once: each keeps to
+    /// `1/processes` of every limit (at least one call per window), so together they never exceed it.
+    pub fn shared_by(processes: u32) -> Self {
+        let n = processes.max(1);
+        Self {
+            families: ApiFamily::ALL
+                .into_iter()
+                .map(|f| {
+                    let limits = f
+                        .documented()
+                        .into_iter()
+                        .map(|l| RateLimit::new((l.max / n).max(1), l.window))
+                        .collect();
+                    (f, limits)
+                })
+                .collect(),
         }
     }
 

@@ -124,20 +124,49 @@ impl DefenderClient {
         self.pages(&ep::MDE_MACHINE_ACTIONS_LIST, tenant, MACHINE_ACTIONS, query)
     }
 
-    /// The machine's actions that are still Pending or InProgress.
+    /// The machine's actions that are still Pending or InProgress. Filters on `machineId` only, as Microsoft
+    /// documents (`or` is never shown for MDE filters), and checks the status here.
     pub async fn pending_machine_actions(
         &self,
         tenant: &TenantId,
         machine_id: &str,
     ) -> Result<Vec<MachineAction>> {
-        let pending = Filter::eq(MachineActionProperty::Status, "Pending")
-            .or(Filter::eq(MachineActionProperty::Status, "InProgress"));
-        let query =
-            Query::new().filter(Filter::eq(MachineActionProperty::MachineId, machine_id).and(pending));
-        self.machine_actions(tenant, &query)
+        let query = Query::new().filter(Filter::eq(MachineActionProperty::MachineId, machine_id));
+        let all: Vec<MachineAction> = self
+            .machine_actions(tenant, &query)
             .map_ok(|page| futures::stream::iter(page.items.into_iter().map(Ok)))
             .try_flatten()
             .try_collect()
-            .await
+            .await?;
+        Ok(all.into_iter().filter(MachineAction::is_pending).collect())
+    }
+
+    /// Cancels a Pending or InProgress machine action (`POST /api/machineactions/{id}/cancel` with a `Comment`) —
+    /// the permission of the action's type.
+    pub async fn cancel_machine_action(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        comment: &str,
+    ) -> Result<MachineAction> {
+        let endpoint = &ep::MDE_MACHINE_ACTIONS_CANCEL;
+        let url = self.url(endpoint, tenant, MACHINE_ACTIONS, &[id, "cancel"]);
+        let call = self.call_with(
+            endpoint,
+            tenant,
+            Method::POST,
+            url,
+            &json!({ "Comment": comment }),
+        )?;
+        self.json(&call).await
+    }
+
+    /// The alerts of a machine (`GET /api/machines/{id}/alerts`) — Alert.Read.All or Alert.ReadWrite.All.
+    pub async fn machine_alerts(&self, tenant: &TenantId, machine_id: &str) -> Result<Vec<Value>> {
+        let url = self.url(&ep::MDE_MACHINE_ALERTS, tenant, MACHINES, &[machine_id, "alerts"]);
+        let envelope: Envelope<Value> = self
+            .json(&self.call(&ep::MDE_MACHINE_ALERTS, tenant, Method::GET, url))
+            .await?;
+        Ok(envelope.value)
     }
 }

@@ -26,9 +26,9 @@ pub use export::{ExportWindow, WindowPage};
 pub use indicators::MAX_INDICATOR_BATCH;
 pub use limiter::{ApiFamily, RateLimit, RateLimitConfig};
 pub use models::{
-    GraphAlertUpdate, GraphComment, GraphIncidentUpdate, HuntingColumn, HuntingResult, ImportResult,
-    Indicator, IndicatorAction, IndicatorSeverity, IndicatorType, IsolationType, M365dIncidentUpdate,
-    Machine, MachineAction, MdeAlertUpdate, NewIndicator, ResponseAction, ScanType,
+    AlertByReference, GraphAlertUpdate, GraphComment, GraphIncidentUpdate, HuntingColumn, HuntingResult,
+    ImportResult, Indicator, IndicatorAction, IndicatorSeverity, IndicatorType, IsolationType,
+    M365dIncidentUpdate, Machine, MachineAction, MdeAlertUpdate, NewIndicator, ResponseAction, ScanType,
 };
 pub use odata::{Filter, Query};
 pub use paging::{Envelope, Page, PageStream, Record, decode_page};

@@ -26,6 +26,28 @@ pub struct MdeAlertUpdate {
     pub comment: Option<String>,
 }
 
+/// Body of `POST /api/alerts/CreateAlertByReference`: every property is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertByReference {
+    /// The event's time, as advanced hunting reports it.
+    pub event_time: String,
+    /// The event's `ReportId`.
+    pub report_id: String,
+    /// The device.
+    pub machine_id: String,
+    /// Low, Medium or High.
+    pub severity: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// What to do.
+    pub recommended_action: String,
+    /// One of Defender's alert categories.
+    pub category: String,
+}
+
 /// Body of `PATCH /api/incidents/{id}` (Microsoft 365 Defender).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

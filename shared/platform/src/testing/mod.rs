@@ -20,6 +20,33 @@ use crate::secrets::{SecretStore, read_json_secret};
 
 pub use lambda_runtime::LambdaRuntime;
 
+/// The system clock moved forward by what a test advanced it (to follow an emulator's simulated time).
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset: std::sync::Mutex<Duration>,
+}
+
+impl OffsetClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut offset = self
+            .offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *offset += by;
+    }
+}
+
+impl crate::Clock for OffsetClock {
+    fn now(&self) -> time::OffsetDateTime {
+        let offset = *self
+            .offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        time::OffsetDateTime::now_utc() + offset
+    }
+}
+
 /// The variable the test script sets to moto server's URL.
 pub const AWS_ENDPOINT_VAR: &str = "MDE_TEST_AWS_ENDPOINT";
 
@@ -160,6 +187,7 @@ pub async fn fifo_queue_suite(queue: Arc<dyn Queue>) {
     let group = |g: &str, d: &str| SendOptions {
         group_id: Some(g.into()),
         dedup_id: Some(d.into()),
+        ..SendOptions::default()
     };
     queue.send("a1", &group("tenant-a", "a1")).await.expect("send");
     queue.send("a2", &group("tenant-a", "a2")).await.expect("send");
@@ -212,6 +240,41 @@ pub async fn fifo_queue_suite(queue: Arc<dyn Queue>) {
     assert!(
         queue.receive(10, visibility).await.expect("receive").is_empty(),
         "everything deleted"
+    );
+}
+
+/// The `Queue` contract for retries and follow-ups on a standard queue: a delayed message is not delivered before
+/// its delay; a received message whose visibility is changed comes back after the new timeout, not before.
+pub async fn delay_and_visibility_suite(queue: Arc<dyn Queue>) {
+    let later = SendOptions {
+        delay: Some(Duration::from_secs(2)),
+        ..SendOptions::default()
+    };
+    queue.send("later", &later).await.expect("send delayed");
+    queue.send("now", &SendOptions::default()).await.expect("send");
+    let first = queue.receive(10, Duration::from_secs(30)).await.expect("receive");
+    assert_eq!(
+        first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["now"],
+        "the delayed message waits"
+    );
+    queue
+        .change_visibility(&first[0].receipt, Duration::from_secs(1))
+        .await
+        .expect("change visibility");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut second: Vec<_> = queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .expect("receive")
+        .into_iter()
+        .map(|m| (m.body, m.receive_count))
+        .collect();
+    second.sort();
+    assert_eq!(
+        second,
+        [("later".to_owned(), 1), ("now".to_owned(), 2)],
+        "the delayed one arrives, the shortened one comes back"
     );
 }
 

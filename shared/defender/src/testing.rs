@@ -1,0 +1,64 @@
+//! A client for a local Defender emulator, for tests and benchmarks of other crates (feature `testing`): every
+//! API and the sign-in at one base URL, a client secret, short retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mde_contracts::{CloudSettings, PartnerIdentity};
+
+use crate::api::{ClientConfig, RateLimitConfig, RetryPolicy};
+use crate::{DefenderClient, DirectTokenSource, StaticCredential};
+
+/// Short retries: `max_retries` with millisecond backoff, waiting at most 2 s for a `Retry-After`.
+pub fn quick_retries(max_retries: usize) -> RetryPolicy {
+    RetryPolicy {
+        max_retries,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(40),
+        max_retry_after: Duration::from_secs(2),
+    }
+}
+
+/// A client of the emulator at `base_url` signing in as (`client_id`, `client_secret`).
+pub fn client_for(
+    base_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    retry: RetryPolicy,
+    rate_limits: RateLimitConfig,
+) -> Arc<DefenderClient> {
+    let base: url::Url = base_url.parse().expect("the emulator's base URL");
+    let cloud = CloudSettings {
+        login_url: Some(base.clone()),
+        mde_api_url: Some(base.clone()),
+        m365d_api_url: Some(base.clone()),
+        graph_url: Some(base),
+        ..CloudSettings::default()
+    };
+    let partner = PartnerIdentity {
+        company: "Contoso".into(),
+        product: "Tests".into(),
+        version: "1.0.0".into(),
+    };
+    let http = crate::build_http_client(&partner).expect("http client");
+    let endpoints = cloud.endpoints().expect("endpoints");
+    let credential = serde_json::from_value(serde_json::json!({
+        "kind": "client_secret",
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }))
+    .expect("credential");
+    let tokens = Arc::new(DirectTokenSource::new(
+        http.clone(),
+        endpoints.clone(),
+        Default::default(),
+        Arc::new(StaticCredential(credential)),
+        Duration::from_secs(300),
+    ));
+    Arc::new(DefenderClient::with_config(
+        http,
+        endpoints,
+        tokens,
+        ClientConfig { retry, rate_limits },
+    ))
+}
