@@ -192,7 +192,8 @@ pub fn bulk_update_tenant(state: &Shared, tenant: &str, count: usize) -> Option<
     Some(report)
 }
 
-fn unknown_tenant(tenant: &str) -> Response {
+/// 404 for an unknown tenant.
+pub(crate) fn unknown_tenant(tenant: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({"error": {"code": "NotFound", "message": format!("unknown tenant '{tenant}'")}})),
@@ -200,7 +201,8 @@ fn unknown_tenant(tenant: &str) -> Response {
         .into_response()
 }
 
-fn bad(message: &str) -> Response {
+/// 400 with a message.
+pub(crate) fn bad(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"error": {"code": "BadRequest", "message": message}})),

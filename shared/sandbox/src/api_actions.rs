@@ -1,5 +1,6 @@
-//! MDE machine actions: the eight response actions (`201` + MachineAction, `Pending → InProgress → Succeeded` over
-//! simulated time, a repeat while one is pending → 400), and machineactions list / get / cancel.
+//! MDE machine actions: the eight response actions (`201` + MachineAction, `Pending → InProgress →` its end over
+//! simulated time, timing and end from `machine_actions.rules`; a repeat while one is pending → 400 or the pending
+//! action, per `machine_actions.repeat_while_pending`), and machineactions list / get / cancel.
 //!
 //! Documented order of the list: `creationDateTimeUtc` descending, then `id`; see `adversarial.list_order` for the
 //! others.
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::action_rules::RepeatWhilePending;
 use crate::api_common::{
     base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
 };
@@ -21,7 +23,7 @@ use crate::odata::{self, CollectionSpec, PropType};
 use crate::rate_limit::Limits;
 use crate::render_mde;
 use crate::state::AppState;
-use crate::store::action_status;
+use crate::store::{action_status, is_active};
 
 const F: Flavor = Flavor::Mde;
 const STANDARD: Limits = Limits {
@@ -41,17 +43,19 @@ const GET: Operation = Operation {
     roles: READ,
     limits: STANDARD,
 };
+/// The permissions cancel-machine-action.md lists ("one of the following"); `Machine.ReadWrite.All` is not among
+/// them. The sandbox also requires the permission of the cancelled action's own type (see [`cancel`]).
 const CANCEL: Operation = Operation {
     api: Api::Mde,
     name: "mde.machineactions.cancel",
     roles: &[
-        "Machine.ReadWrite.All",
-        "Machine.Isolate",
-        "Machine.Scan",
-        "Machine.RestrictExecution",
         "Machine.CollectForensics",
-        "Machine.StopAndQuarantine",
+        "Machine.Isolate",
+        "Machine.RestrictExecution",
+        "Machine.Scan",
         "Machine.Offboard",
+        "Machine.StopAndQuarantine",
+        "Machine.LiveResponse",
     ],
     limits: STANDARD,
 };
@@ -160,6 +164,7 @@ pub const SPEC: CollectionSpec = CollectionSpec {
     expand: &[],
     top_max: Some(10_000),
     count: false,
+    or: false,
 };
 
 fn action_context(headers: &HeaderMap) -> String {
@@ -216,7 +221,7 @@ pub async fn run(
         ));
     }
     let now = state.clock.now();
-    let settings = &state.config.machine_actions;
+    let settings = state.machine_action_settings();
     let mut world = state.world();
     let data = world
         .tenant_mut(&caller.tenant_id)
@@ -241,18 +246,27 @@ pub async fn run(
             ),
         ));
     }
-    let pending = data.actions.iter().any(|a| {
-        a.machine_id == machine.id
-            && a.action_type == kind.action_type
-            && matches!(action_status(a, settings, now).0, "Pending" | "InProgress")
+    let pending = data.actions.iter().find(|a| {
+        a.machine_id == machine.id && a.action_type == kind.action_type && is_active(action_status(a, now).0)
     });
-    if pending {
-        return Err(ApiError::new(
-            F,
-            StatusCode::BAD_REQUEST,
-            "ActiveRequestAlreadyExists",
-            "Action is already in progress",
-        ));
+    if let Some(pending) = pending {
+        // defender-api.md §8: a repeat "returns the pending machine action or HTTP 400".
+        return match settings.repeat_while_pending {
+            RepeatWhilePending::Error => Err(ApiError::new(
+                F,
+                StatusCode::BAD_REQUEST,
+                "ActiveRequestAlreadyExists",
+                "Action is already in progress",
+            )),
+            RepeatWhilePending::Existing => Ok((
+                StatusCode::CREATED,
+                Json(entity(
+                    action_context(&headers),
+                    render_mde::machine_action(pending, now),
+                )),
+            )
+                .into_response()),
+        };
     }
     let action = MachineAction {
         id: uuid::Uuid::new_v4().to_string(),
@@ -265,8 +279,9 @@ pub async fn run(
         creation_time: now,
         cancellation: None,
         related_sha1: sha1,
+        timing: settings.resolve(kind.action_type, &machine.id),
     };
-    let value = render_mde::machine_action(&action, settings, now);
+    let value = render_mde::machine_action(&action, now);
     tracing::info!(tenant = %caller.tenant_id, machine = %machine.id, action = kind.action_type, "machine action created");
     data.actions.push(action);
     Ok((StatusCode::CREATED, Json(entity(action_context(&headers), value))).into_response())
@@ -294,16 +309,15 @@ pub async fn list(
                 .then_with(|| a.id.cmp(&b.id))
         });
         let all = actions.len();
-        let settings = &state.config.machine_actions;
         plan.arrange(
             &mut actions,
             all,
             |a| a.creation_time,
-            |a| action_status(a, settings, now).1,
+            |a| action_status(a, now).1,
         );
         actions
             .into_iter()
-            .map(|a| render_mde::machine_action(a, &state.config.machine_actions, now))
+            .map(|a| render_mde::machine_action(a, now))
             .collect()
     };
     let (page, _) = odata::apply(records, &options, 10_000);
@@ -328,12 +342,15 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(F, "MachineAction", &id))?;
     Ok(Json(entity(
         action_context(&headers),
-        render_mde::machine_action(action, &state.config.machine_actions, now),
+        render_mde::machine_action(action, now),
     ))
     .into_response())
 }
 
-/// `POST /api/machineactions/{id}/cancel` with `{"Comment": "..."}`.
+/// `POST /api/machineactions/{id}/cancel` with `{"Comment": "..."}`: only a Pending or InProgress action ("not yet
+/// in final state", cancel-machine-action.md) can be cancelled, else 400; a cancelled action never takes effect.
+/// Besides one of the page's permissions, the sandbox requires the one of the action's own type (e.g.
+/// `Machine.Isolate` to cancel an isolation): the page does not say so, and a client must not count on less.
 pub async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -344,7 +361,6 @@ pub async fn cancel(
     let map = object_body(F, &body, &["Comment"], &["Comment"])?;
     let comment = opt_string(F, &map, "Comment")?.unwrap_or_default();
     let now = state.clock.now();
-    let settings = &state.config.machine_actions;
     let mut world = state.world();
     let action = world
         .tenant_mut(&caller.tenant_id)
@@ -353,7 +369,6 @@ pub async fn cancel(
     let kind = ACTIONS.iter().find(|k| k.action_type == action.action_type);
     if let Some(kind) = kind
         && !kind.op.roles.iter().any(|r| caller.has_role(r))
-        && !caller.has_role("Machine.ReadWrite.All")
     {
         return Err(ApiError::forbidden(
             F,
@@ -364,16 +379,17 @@ pub async fn cancel(
             ),
         ));
     }
-    if !matches!(action_status(action, settings, now).0, "Pending" | "InProgress") {
+    let (status, _) = action_status(action, now);
+    if !is_active(status) {
         return Err(invalid_input(
             F,
-            "Only a Pending or InProgress action can be cancelled.",
+            format!("Only a Pending or InProgress action can be cancelled; this one is {status}."),
         ));
     }
     action.cancellation = Some((caller.app_id.clone(), comment, now));
     Ok(Json(entity(
         action_context(&headers),
-        render_mde::machine_action(action, settings, now),
+        render_mde::machine_action(action, now),
     ))
     .into_response())
 }

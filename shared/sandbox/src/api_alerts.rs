@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::adversarial::{self, Listed};
 use crate::api_common::{
-    base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
+    self, base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
@@ -94,15 +94,14 @@ pub const SPEC: CollectionSpec = CollectionSpec {
     expand: &["evidence"],
     top_max: Some(10_000),
     count: false,
+    or: false,
 };
 
+/// Update values (update-alert.md, alerts.md; defender-api.md §4.2): statuses New, InProgress, Resolved; the three
+/// classifications; the determinations of the alert resource plus update-alert.md's spellings ConfirmedActivity and
+/// NotMalicious. The retired `Apt` and `SecurityPersonnel` are refused (see `api_common::determination`).
 const STATUSES: &[&str] = &["New", "InProgress", "Resolved"];
-const CLASSIFICATIONS: &[&str] = &[
-    "TruePositive",
-    "InformationalExpectedActivity",
-    "FalsePositive",
-    "Unknown",
-];
+const CLASSIFICATIONS: &[&str] = &["TruePositive", "InformationalExpectedActivity", "FalsePositive"];
 const DETERMINATIONS: &[&str] = &[
     "MultiStagedAttack",
     "MaliciousUserActivity",
@@ -116,9 +115,6 @@ const DETERMINATIONS: &[&str] = &[
     "ConfirmedUserActivity",
     "Clean",
     "InsufficientData",
-    "NotAvailable",
-    "Apt",
-    "SecurityPersonnel",
     "ConfirmedActivity",
     "NotMalicious",
 ];
@@ -322,7 +318,7 @@ fn parse_update(map: &Map<String, Value>) -> Result<AlertUpdate, ApiError> {
             .map(|c| enum_value(F, "classification", &c, CLASSIFICATIONS))
             .transpose()?,
         determination: determination
-            .map(|d| enum_value(F, "determination", &d, DETERMINATIONS))
+            .map(|d| api_common::determination(F, &d, |v| enum_value(F, "determination", v, DETERMINATIONS)))
             .transpose()?,
         comment: opt_string(F, map, "comment")?,
     })
@@ -390,14 +386,22 @@ pub async fn batch_update(
     let ids: Vec<String> = map
         .get("alertIds")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .filter(|ids: &Vec<String>| !ids.is_empty())
-        .ok_or_else(|| invalid_input(F, "alertIds must be a non-empty array of alert ids."))?;
+        .and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .filter(|ids| !ids.is_empty())
+        .ok_or_else(|| invalid_input(F, "alertIds must be a non-empty array of alert ids (strings)."))?;
     let update = parse_update(&map)?;
     let now = state.clock.now();
     let mut world = state.world();
     let Some(data) = world.tenant_mut(&caller.tenant_id) else {
-        return Err(ApiError::not_found(F, "Alert", &ids[0]));
+        return Err(ApiError::not_found(
+            F,
+            "Alert",
+            ids.first().map_or("", String::as_str),
+        ));
     };
     if let Some(missing) = ids.iter().find(|id| !data.alerts.iter().any(|a| &a.id == *id)) {
         return Err(ApiError::not_found(F, "Alert", missing));

@@ -112,6 +112,30 @@ pub fn enum_value(flavor: Flavor, name: &str, value: &str, allowed: &[&str]) -> 
     }
 }
 
+/// Determinations Microsoft retired in August 2022 and no longer accepts in updates (defender-api.md §4.2, §8).
+const RETIRED_DETERMINATIONS: [&str; 2] = ["Apt", "SecurityPersonnel"];
+
+/// Checks a determination: a retired one (any casing: Graph's `apt`, `securityPersonnel` too) is refused with a
+/// 400 naming it; anything else must be one of `allowed` (`check` does the matching and returns the stored value).
+pub fn determination(
+    flavor: Flavor,
+    value: &str,
+    check: impl FnOnce(&str) -> Result<String, ApiError>,
+) -> Result<String, ApiError> {
+    if let Some(retired) = RETIRED_DETERMINATIONS
+        .iter()
+        .find(|r| r.eq_ignore_ascii_case(value))
+    {
+        return Err(invalid_input(
+            flavor,
+            format!(
+                "Invalid value '{value}' for determination: '{retired}' was retired in August 2022 and is no longer accepted."
+            ),
+        ));
+    }
+    check(value)
+}
+
 /// `{"@odata.context": ..., "value": [...]}`.
 pub fn collection(context: String, values: Vec<Value>) -> Response {
     Json(json!({"@odata.context": context, "value": values})).into_response()

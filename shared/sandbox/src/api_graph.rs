@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::adversarial::{self, ListPlan, Listed};
 use crate::api_common::{
-    base_url, entity, include_unknown_enum_members, invalid_input, object_body, opt_string, query_options,
+    self, base_url, entity, include_unknown_enum_members, invalid_input, object_body, opt_string,
+    query_options,
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
@@ -87,6 +88,7 @@ pub const INCIDENTS: CollectionSpec = CollectionSpec {
     expand: &["alerts"],
     top_max: None,
     count: true,
+    or: true,
 };
 
 /// `$filter` properties of Graph alerts_v2.
@@ -105,6 +107,7 @@ pub const ALERTS: CollectionSpec = CollectionSpec {
     expand: &[],
     top_max: None,
     count: true,
+    or: true,
 };
 
 /// One Graph page: `select` gets the caller's options with `$top` capped at the configured page size (and that size
@@ -271,11 +274,12 @@ const CLASSIFICATIONS: &[&str] = &[
     "InformationalExpectedActivity",
     "UnknownFutureValue",
 ];
+/// Graph's alertDetermination members (security-alert.md, with the enum table's and incident-update page's
+/// spellings), without the retired `apt` and `securityPersonnel`: refused with a 400 naming them (defender-api.md
+/// §6.2, §8).
 const DETERMINATIONS: &[&str] = &[
     "Unknown",
-    "Apt",
     "Malware",
-    "SecurityPersonnel",
     "SecurityTesting",
     "UnwantedSoftware",
     "Other",
@@ -315,12 +319,14 @@ pub async fn update_incident(
         ],
         &[],
     )?;
+    // security-incident-update.md accepts only these (defender-api.md §6.1, §8); `unknownFutureValue` is
+    // accepted and changes nothing (there is no status to set).
     let status = opt_string(F, &map, "status")?
         .map(|s| {
             graph_enum(
                 "status",
                 &s,
-                &["Active", "Resolved", "InProgress", "Redirected", "AwaitingAction"],
+                &["Active", "Resolved", "Redirected", "UnknownFutureValue"],
             )
         })
         .transpose()?;
@@ -328,7 +334,7 @@ pub async fn update_incident(
         .map(|c| graph_enum("classification", &c, CLASSIFICATIONS))
         .transpose()?;
     let determination = opt_string(F, &map, "determination")?
-        .map(|d| graph_enum("determination", &d, DETERMINATIONS))
+        .map(|d| api_common::determination(F, &d, |v| graph_enum("determination", v, DETERMINATIONS)))
         .transpose()?;
     let tags: Option<Vec<String>> = match map.get("customTags") {
         None | Some(Value::Null) => None,
@@ -347,14 +353,11 @@ pub async fn update_incident(
         .iter_mut()
         .find(|i| i.id.to_string() == id)
         .ok_or_else(|| ApiError::not_found(F, "Incident", &id))?;
-    if let Some(s) = status {
-        incident.status = match s.as_str() {
-            "Resolved" => IncidentStatus::Resolved,
-            "InProgress" => IncidentStatus::InProgress,
-            "Redirected" => IncidentStatus::Redirected,
-            "AwaitingAction" => IncidentStatus::AwaitingAction,
-            _ => IncidentStatus::Active,
-        };
+    match status.as_deref() {
+        Some("Resolved") => incident.status = IncidentStatus::Resolved,
+        Some("Redirected") => incident.status = IncidentStatus::Redirected,
+        Some("Active") => incident.status = IncidentStatus::Active,
+        _ => {}
     }
     if classification.is_some() {
         incident.classification = classification;
@@ -484,7 +487,7 @@ pub async fn update_alert(
         .map(|c| graph_enum("classification", &c, CLASSIFICATIONS))
         .transpose()?;
     let determination = opt_string(F, &map, "determination")?
-        .map(|d| graph_enum("determination", &d, DETERMINATIONS))
+        .map(|d| api_common::determination(F, &d, |v| graph_enum("determination", v, DETERMINATIONS)))
         .transpose()?;
     let assigned_to = opt_string(F, &map, "assignedTo")?;
     let now = state.clock.now();

@@ -1,5 +1,6 @@
 //! The advanced-hunting endpoints: MDE `POST /api/advancedqueries/run`, Microsoft 365 Defender
-//! `POST /api/advancedhunting/run` and Graph `POST /v1.0/security/runHuntingQuery`.
+//! `POST /api/advancedhunting/run` and Graph `POST /v1.0/security/runHuntingQuery`, within Microsoft's documented
+//! limits (`hunting_limits`).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +13,7 @@ use crate::api_common::{base_url, object_body, opt_string};
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
 use crate::hunting::{self, QueryResult};
+use crate::hunting_limits::HuntingApi;
 use crate::rate_limit::Limits;
 use crate::state::AppState;
 
@@ -38,14 +40,23 @@ const GRAPH: Operation = Operation {
     limits: HUNTING_LIMITS,
 };
 
+/// Runs a query within the documented limits (`hunting_limits`): CPU quota and run time first, then rows and size.
 fn execute(
     state: &AppState,
     tenant: &str,
     query: &str,
-    flavor: Flavor,
+    api: HuntingApi,
     timespan: Option<&str>,
 ) -> Result<QueryResult, ApiError> {
+    let flavor = match api {
+        HuntingApi::Graph => Flavor::Graph,
+        HuntingApi::Mde | HuntingApi::M365d => Flavor::Mde,
+    };
     let now = state.clock.now();
+    state
+        .hunting
+        .before(tenant, api, query, now)
+        .map_err(|r| r.into_error(flavor))?;
     let window = match timespan {
         Some(t) => Some(
             hunting::timespan_window(t, now)
@@ -57,7 +68,12 @@ fn execute(
     let data = world
         .tenant(tenant)
         .ok_or_else(|| ApiError::forbidden(flavor, "Unknown tenant."))?;
-    hunting::run(data, query, now, window).map_err(|m| ApiError::bad_request(flavor, m))
+    let result = hunting::run(data, query, now, window).map_err(|m| ApiError::bad_request(flavor, m))?;
+    state
+        .hunting
+        .after(&result.rows)
+        .map_err(|r| r.into_error(flavor))?;
+    Ok(result)
 }
 
 fn pascal(result: QueryResult) -> (Value, Value) {
@@ -81,7 +97,7 @@ pub async fn mde(
     let caller = authorize(&state, &headers, MDE)?;
     let map = object_body(Flavor::Mde, &body, &["Query"], &["Query"])?;
     let query = opt_string(Flavor::Mde, &map, "Query")?.unwrap_or_default();
-    let (schema, results) = pascal(execute(&state, &caller.tenant_id, &query, Flavor::Mde, None)?);
+    let (schema, results) = pascal(execute(&state, &caller.tenant_id, &query, HuntingApi::Mde, None)?);
     Ok(Json(json!({"Schema": schema, "Results": results})).into_response())
 }
 
@@ -95,7 +111,7 @@ pub async fn xdr(
     let map = object_body(Flavor::Mde, &body, &["Query"], &["Query"])?;
     let query = opt_string(Flavor::Mde, &map, "Query")?.unwrap_or_default();
     let started = std::time::Instant::now();
-    let result = execute(&state, &caller.tenant_id, &query, Flavor::Mde, None)?;
+    let result = execute(&state, &caller.tenant_id, &query, HuntingApi::M365d, None)?;
     let rows = result.rows.len();
     let (schema, results) = pascal(result);
     Ok(Json(json!({
@@ -145,7 +161,7 @@ pub async fn graph(
         &state,
         &caller.tenant_id,
         &query,
-        Flavor::Graph,
+        HuntingApi::Graph,
         timespan.as_deref(),
     )?;
     let schema: Vec<Value> = result

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::adversarial::{self, ListPlan, Listed};
 use crate::api_common::{
-    base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
+    self, base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
@@ -67,6 +67,7 @@ pub const SPEC: CollectionSpec = CollectionSpec {
     expand: &[],
     top_max: Some(100),
     count: false,
+    or: true,
 };
 
 /// Incidents of a tenant, newest first (seeding stores them in the reverse order, so this sort is linear).
@@ -173,6 +174,29 @@ pub async fn get(
     .into_response())
 }
 
+/// Update values (api-update-incidents.md; defender-api.md §5.1): the update page's three classifications; the
+/// determinations of the list page, the resource page and the update page together, without the retired `Apt` and
+/// `SecurityPersonnel` (refused with a 400 naming them, defender-api.md §8).
+const CLASSIFICATIONS: &[&str] = &["TruePositive", "InformationalExpectedActivity", "FalsePositive"];
+const DETERMINATIONS: &[&str] = &[
+    "NotAvailable",
+    "Malware",
+    "SecurityTesting",
+    "UnwantedSoftware",
+    "Other",
+    "MultiStagedAttack",
+    "MaliciousUserActivity",
+    "CompromisedUser",
+    "Phishing",
+    "LineOfBusinessApplication",
+    "ConfirmedUserActivity",
+    "Clean",
+    "InsufficientData",
+    "CompromisedAccount",
+    "ConfirmedActivity",
+    "NoEnoughDataToValidate",
+];
+
 const FIELDS: &[&str] = &[
     "status",
     "assignedTo",
@@ -203,21 +227,11 @@ pub async fn update(
         })
         .transpose()?;
     let classification = opt_string(F, &map, "classification")?
-        .map(|c| {
-            enum_value(
-                F,
-                "classification",
-                &c,
-                &[
-                    "Unknown",
-                    "FalsePositive",
-                    "TruePositive",
-                    "InformationalExpectedActivity",
-                ],
-            )
-        })
+        .map(|c| enum_value(F, "classification", &c, CLASSIFICATIONS))
         .transpose()?;
-    let determination = opt_string(F, &map, "determination")?;
+    let determination = opt_string(F, &map, "determination")?
+        .map(|d| api_common::determination(F, &d, |v| enum_value(F, "determination", v, DETERMINATIONS)))
+        .transpose()?;
     let tags: Option<Vec<String>> = match map.get("tags") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).map(str::to_owned).collect()),

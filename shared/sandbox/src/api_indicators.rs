@@ -97,6 +97,7 @@ pub const SPEC: CollectionSpec = CollectionSpec {
     expand: &[],
     top_max: Some(10_000),
     count: false,
+    or: false,
 };
 
 const FIELDS: &[&str] = &[

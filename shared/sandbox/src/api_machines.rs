@@ -1,4 +1,5 @@
-//! MDE machines: list, get by id or computer name, `findbyip(ip='…',timestamp=…)`.
+//! MDE machines: list, get by id or computer name, `findbyip(ip='…',timestamp=…)` (devices whose IP history holds
+//! the address within 15 minutes of the timestamp, see `ip_history`; a timestamp older than 30 days is a 400).
 //!
 //! Documented order: `computerDnsName` ascending, then `id`; see `adversarial.list_order` for the others (machines
 //! have no creation or update time: they use `firstSeen` and `lastSeen`).
@@ -68,6 +69,7 @@ pub const SPEC: CollectionSpec = CollectionSpec {
     expand: &[],
     top_max: Some(10_000),
     count: false,
+    or: false,
 };
 
 /// `GET /api/machines`.
@@ -147,14 +149,14 @@ fn find_by_ip(state: &AppState, headers: &HeaderMap, args: &str) -> Result<Respo
             "Parameter ip is missing.",
         )
     })?;
-    if ip.parse::<std::net::IpAddr>().is_err() {
+    let Ok(address) = ip.parse::<std::net::IpAddr>() else {
         return Err(ApiError::new(
             F,
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidIpAddress",
             format!("Invalid IP address '{ip}'."),
         ));
-    }
+    };
     let timestamp = timestamp.ok_or_else(|| {
         ApiError::new(
             F,
@@ -178,7 +180,7 @@ fn find_by_ip(state: &AppState, headers: &HeaderMap, args: &str) -> Result<Respo
         .map(|d| {
             d.machines
                 .iter()
-                .filter(|m| m.last_ip_address == ip && m.first_seen <= at + Duration::minutes(15))
+                .filter(|m| m.ip_history.iter().any(|l| l.matches(&address, at, now)))
                 .map(render_mde::machine)
                 .collect()
         })

@@ -4,7 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::action_rules::{MachineActionRule, RepeatWhilePending};
 use crate::faults::FaultRule;
+use crate::hunting_limits::HuntingSettings;
 
 /// Tenant id of the demo tenant that granted every application permission ("Contoso").
 pub const DEMO_TENANT_FULL: &str = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17";
@@ -47,8 +49,10 @@ pub struct SandboxConfig {
     pub tokens: TokenSettings,
     /// Microsoft's documented per-tenant rate limits.
     pub rate_limits: RateLimitSettings,
-    /// Machine action timing.
+    /// Machine action timing, end states and repeats.
     pub machine_actions: MachineActionSettings,
+    /// Advanced hunting limits (rows, result size, slow queries); also changeable with `POST /_sandbox/hunting`.
+    pub hunting: HuntingSettings,
     /// Fault injection rules active from the start (more can be added with `POST /_sandbox/faults`).
     pub faults: Vec<FaultRule>,
     /// Adversarial behaviour: list order, changes while a client pages, visibility lag, clock skew, Graph paging
@@ -252,6 +256,10 @@ pub struct RateLimitSettings {
     pub enabled: bool,
     /// Replacement limits for some operations (see the README for operation names).
     pub overrides: Vec<RateLimitOverride>,
+    /// Windows last `60 / time_scale` and `3600 / time_scale` seconds instead of a minute and an hour (default 1):
+    /// a test that must exceed a minute's allowance compresses time instead of waiting minutes. A client under
+    /// test compresses its own windows by the same factor.
+    pub time_scale: u32,
 }
 
 /// A replacement limit for one operation.
@@ -268,14 +276,21 @@ pub struct RateLimitOverride {
     pub per_hour: Option<u32>,
 }
 
-/// How machine actions progress over simulated time.
+/// How machine actions progress over simulated time (also changeable at runtime with
+/// `POST /_sandbox/machine_actions`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MachineActionSettings {
-    /// Seconds an action stays `Pending` before `InProgress`.
+    /// Seconds an action no rule matches stays `Pending` before `InProgress`.
     pub pending_seconds: u64,
-    /// Seconds an action stays `InProgress` before `Succeeded`.
+    /// Seconds an action no rule matches stays `InProgress` before `Succeeded`.
     pub in_progress_seconds: u64,
+    /// Per-type / per-machine timing and end state (`Succeeded`, `Failed`, `TimeOut`); the first matching rule
+    /// applies, resolved when an action is created.
+    pub rules: Vec<MachineActionRule>,
+    /// What a repeat gets while an action of the same type on the same machine is pending: `error` (400
+    /// `ActiveRequestAlreadyExists`) or `existing` (201 with the pending action).
+    pub repeat_while_pending: RepeatWhilePending,
 }
 
 impl Default for SandboxConfig {
@@ -324,6 +339,7 @@ impl Default for SandboxConfig {
             tokens: TokenSettings::default(),
             rate_limits: RateLimitSettings::default(),
             machine_actions: MachineActionSettings::default(),
+            hunting: HuntingSettings::default(),
             faults: Vec::new(),
             adversarial: AdversarialSettings::default(),
         }
@@ -401,6 +417,7 @@ impl Default for RateLimitSettings {
         Self {
             enabled: true,
             overrides: Vec::new(),
+            time_scale: 1,
         }
     }
 }
@@ -410,6 +427,8 @@ impl Default for MachineActionSettings {
         Self {
             pending_seconds: 60,
             in_progress_seconds: 300,
+            rules: Vec::new(),
+            repeat_while_pending: RepeatWhilePending::Error,
         }
     }
 }

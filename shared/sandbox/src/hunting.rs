@@ -2,16 +2,14 @@
 //!
 //! Tables: `DeviceInfo`, `DeviceProcessEvents`, `AlertInfo`, `AlertEvidence` (last 30 days). Operators, piped:
 //! `where Col == "v"` / `!= "v"` / `=~ "v"` / `contains "v"` / `has "v"`, `take N` / `limit N`,
-//! `project A, B`, `count`. Anything else is a semantic error, as Kusto reports it.
+//! `project A, B`, `count`. Anything else is a semantic error, as Kusto reports it. Row, size, CPU and time limits
+//! are checked around it (`hunting_limits`).
 
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::format_time;
 use crate::store::TenantData;
-
-/// Largest number of rows returned (documented limit).
-const MAX_ROWS: usize = 100_000;
 
 /// A query result: ordered columns with their types, and rows.
 #[derive(Debug)]
@@ -208,7 +206,6 @@ pub fn run(
             }
         }
     }
-    result.rows.truncate(MAX_ROWS);
     Ok(result)
 }
 

@@ -10,7 +10,9 @@
 //!
 //! The key material in `demo/` is public demo material: it only opens the sandbox.
 
+mod action_rules;
 mod admin;
+mod admin_devices;
 mod adversarial;
 mod api_actions;
 mod api_alerts;
@@ -24,10 +26,13 @@ mod api_machines;
 mod auth;
 mod clock;
 mod config;
+mod device_state;
 mod entra;
 mod error;
 mod faults;
 mod hunting;
+mod hunting_limits;
+mod ip_history;
 mod keys;
 mod model;
 mod odata;
@@ -43,6 +48,7 @@ mod server;
 mod state;
 mod store;
 
+pub use action_rules::{ActionEnd, MachineActionBehaviour, MachineActionRule, RepeatWhilePending};
 pub use adversarial::{BulkUpdateReport, MutationReport};
 pub use api_indicators::ImportFailureRule;
 pub use config::{
@@ -52,7 +58,10 @@ pub use config::{
     MachineActionSettings, MutateSettings, RateLimitOverride, RateLimitSettings, SandboxConfig,
     TenantSettings, TokenSettings, config_schema, render_config_schema,
 };
+pub use device_state::{DeviceAction, DeviceState};
 pub use error::SandboxError;
 pub use faults::{FaultKind, FaultRule};
+pub use hunting_limits::HuntingSettings;
+pub use ip_history::IpLease;
 pub use request_log::RequestRecord;
 pub use server::{Sandbox, SandboxHandle};

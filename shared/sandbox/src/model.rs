@@ -44,6 +44,8 @@ pub struct Machine {
     pub machine_tags: Vec<String>,
     /// Onboarding status.
     pub onboarding_status: String,
+    /// The internal addresses the device held over time (what `findbyip` searches).
+    pub ip_history: Vec<crate::ip_history::IpLease>,
 }
 
 impl Machine {
@@ -229,6 +231,8 @@ pub struct MachineAction {
     pub cancellation: Option<(String, String, OffsetDateTime)>,
     /// File for StopAndQuarantineFile.
     pub related_sha1: Option<String>,
+    /// Timing and end state, resolved from the rules when it was created.
+    pub timing: crate::action_rules::ActionTiming,
 }
 
 /// A custom indicator of compromise.

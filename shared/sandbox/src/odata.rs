@@ -1,4 +1,5 @@
-//! OData query options as the Defender APIs support them: `$filter` (eq, ne, gt, ge, lt, le, and, or, not,
+//! OData query options as the Defender APIs support them: `$filter` (eq, ne, gt, ge, lt, le, and, or — refused on
+//! MDE collections, see [`CollectionSpec::or`] —, not,
 //! parentheses, startswith / endswith / contains; string, number, boolean, null and unquoted datetime literals),
 //! `$top`, `$skip`, `$expand`, and `$count=true` where documented (Graph). Property names are matched
 //! case-insensitively (the docs spell them inconsistently); unknown properties, type mismatches and syntax errors are
@@ -40,6 +41,10 @@ pub struct CollectionSpec {
     pub top_max: Option<usize>,
     /// Whether `$count=true` is supported.
     pub count: bool,
+    /// Whether `$filter` may use `or`. MDE documents only `eq, ne, gt, ge, and, startswith` and never shows `or`
+    /// (defender-api.md §3, §8), so its collections refuse it: a client must not depend on it. Microsoft 365
+    /// Defender and Graph keep it.
+    pub or: bool,
 }
 
 /// A rejected query: the message of the `ODataError` / `BadRequest` answer.
@@ -509,6 +514,12 @@ impl Parser<'_> {
     fn or(&mut self) -> Result<Expr, ODataError> {
         let mut left = self.and()?;
         while self.peek_keyword("or") {
+            if !self.spec.or {
+                return Err(ODataError(format!(
+                    "The 'or' operator is not supported in $filter on type '{}': use eq, ne, gt, ge, and, startswith (filter on one value per request).",
+                    self.spec.entity
+                )));
+            }
             self.pos += 1;
             left = Expr::Or(Box::new(left), Box::new(self.and()?));
         }
@@ -644,6 +655,7 @@ mod tests {
         expand: &[],
         top_max: Some(10),
         count: false,
+        or: true,
     };
 
     fn matches(filter: &str, record: serde_json::Value) -> bool {
@@ -679,6 +691,15 @@ mod tests {
         assert!(matches("Status eq null", r.clone()));
         assert!(!matches("status ne null", r.clone()));
         assert!(matches("ok eq true", r));
+    }
+
+    #[test]
+    fn or_is_refused_where_the_collection_does_not_allow_it() {
+        let strict = CollectionSpec { or: false, ..SPEC };
+        let error = parse_filter("status eq 'a' or status eq 'b'", &strict).expect_err("or refused");
+        assert!(error.0.contains("'or'"), "{}", error.0);
+        assert!(parse_filter("status eq 'a' and (n eq 1)", &strict).is_ok());
+        assert!(parse_filter("status eq 'a' or status eq 'b'", &SPEC).is_ok());
     }
 
     #[test]

@@ -52,7 +52,12 @@ impl RateLimiter {
             })
             .unwrap_or(documented);
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let spans = [(60i64, limits.per_minute), (3600i64, limits.per_hour)];
+        let scale = i64::from(settings.time_scale.max(1));
+        let spans = [
+            (60i64 / scale, limits.per_minute),
+            (3600i64 / scale, limits.per_hour),
+        ];
+        let spans = spans.map(|(span, limit)| (span.max(1), limit));
         for (span, limit) in spans {
             let Some(limit) = limit else { continue };
             let key = (tenant.to_lowercase(), operation, span);

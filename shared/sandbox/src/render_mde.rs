@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::clock::format_time;
-use crate::config::MachineActionSettings;
 use crate::model::{Alert, Comment, Evidence, Indicator, Machine, MachineAction};
 use crate::store::action_status;
 
@@ -127,8 +126,8 @@ pub fn machine(m: &Machine) -> Value {
 }
 
 /// A machine action, with its status at `now`.
-pub fn machine_action(a: &MachineAction, settings: &MachineActionSettings, now: OffsetDateTime) -> Value {
-    let (status, updated) = action_status(a, settings, now);
+pub fn machine_action(a: &MachineAction, now: OffsetDateTime) -> Value {
+    let (status, updated) = action_status(a, now);
     let cancel = a.cancellation.as_ref();
     json!({
         "id": a.id,

@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use crate::api_error::{ApiError, Flavor};
 use crate::state::AppState;
 use crate::{
-    admin, api_actions, api_alerts, api_graph, api_hunting, api_incidents, api_indicators, api_machines,
-    clock, entra, faults, request_log,
+    admin, admin_devices, api_actions, api_alerts, api_graph, api_hunting, api_incidents, api_indicators,
+    api_machines, clock, entra, faults, hunting_limits, request_log,
 };
 
 fn api_routes() -> Router<AppState> {
@@ -102,6 +102,16 @@ fn admin_routes() -> Router<AppState> {
             "/indicators/import_failures",
             post(api_indicators::add_import_failures),
         )
+        .route(
+            "/machine_actions",
+            get(admin_devices::machine_actions).post(admin_devices::set_machine_actions),
+        )
+        .route("/machines/{id}/state", get(admin_devices::machine_state))
+        .route(
+            "/machines/{id}/ip_history",
+            get(admin_devices::ip_history).post(admin_devices::add_ip_lease),
+        )
+        .route("/hunting", get(hunting_limits::get).post(hunting_limits::set))
         .route(
             "/faults",
             get(admin::faults)

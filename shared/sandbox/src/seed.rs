@@ -132,9 +132,10 @@ pub fn tenant_data(
 ) -> TenantData {
     let mut rng = SmallRng::seed_from_u64(data.seed ^ stable_hash(&tenant.id));
     let domain = format!("{}.example", tenant.display_name.to_lowercase().replace(' ', "-"));
-    let machines: Vec<Machine> = (0..data.machines_per_tenant.max(1))
+    let mut machines: Vec<Machine> = (0..data.machines_per_tenant.max(1))
         .map(|i| machine(&mut rng, &tenant.id, &domain, i, index, now))
         .collect();
+    crate::ip_history::seed(&mut machines, index, now);
     let mut events = Vec::new();
     for m in &machines {
         for _ in 0..4 {
@@ -467,6 +468,7 @@ fn machine(
             Vec::new()
         },
         onboarding_status: "Onboarded".to_owned(),
+        ip_history: Vec::new(),
     }
 }
 

@@ -92,7 +92,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::R
 /// A running sandbox. Dropping it stops the server.
 pub struct SandboxHandle {
     address: SocketAddr,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }

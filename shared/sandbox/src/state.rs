@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::adversarial::Adversary;
 use crate::clock::SimClock;
-use crate::config::{AdversarialSettings, SandboxConfig};
+use crate::config::{AdversarialSettings, MachineActionSettings, SandboxConfig};
 use crate::error::SandboxError;
 use crate::faults::FaultInjector;
+use crate::hunting_limits::HuntingGuard;
 use crate::keys::{ClientCertificate, SigningKeys};
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
@@ -35,6 +36,10 @@ pub struct Shared {
     pub adversary: Adversary,
     /// Per-item import failures injected by tests.
     pub import_failures: crate::api_indicators::ImportFailures,
+    /// Machine action timing, rules and repeats in force (`POST /_sandbox/machine_actions`).
+    pub machine_actions: Mutex<MachineActionSettings>,
+    /// Advanced hunting limits in force and exhausted CPU quotas (`POST /_sandbox/hunting`).
+    pub hunting: HuntingGuard,
 }
 
 /// Handle passed to handlers.
@@ -77,6 +82,11 @@ impl Shared {
             certificates.insert(app.client_id.to_lowercase(), certs);
         }
         config.adversarial.validate().map_err(SandboxError::Config)?;
+        config.machine_actions.validate().map_err(SandboxError::Config)?;
+        let hunting = HuntingGuard::default();
+        hunting
+            .replace(config.hunting.clone())
+            .map_err(SandboxError::Config)?;
         let clock = SimClock::default();
         clock.set_skew(skew(&config.adversarial));
         let world = World::seed(&config, clock.now());
@@ -92,6 +102,8 @@ impl Shared {
             faults,
             adversary,
             import_failures: Default::default(),
+            machine_actions: Mutex::new(config.machine_actions.clone()),
+            hunting,
             config,
         })
     }
@@ -108,12 +120,35 @@ impl Shared {
         Ok(())
     }
 
-    /// The configuration in force, with the adversarial settings as they are now.
+    /// The configuration in force, with the adversarial, machine action and hunting settings as they are now.
     pub fn config_in_force(&self) -> SandboxConfig {
         SandboxConfig {
             adversarial: self.adversary.settings(),
+            machine_actions: self.machine_action_settings(),
+            hunting: self.hunting.settings(),
             ..self.config.clone()
         }
+    }
+
+    /// The machine action settings in force.
+    pub fn machine_action_settings(&self) -> MachineActionSettings {
+        self.machine_actions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies a runtime change to the machine action settings; answers the settings now in force.
+    pub fn change_machine_actions(
+        &self,
+        change: crate::action_rules::MachineActionBehaviour,
+    ) -> Result<MachineActionSettings, String> {
+        let mut settings = self
+            .machine_actions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *settings = settings.with(change)?;
+        Ok(settings.clone())
     }
 
     /// Locks the world (a poisoned lock is still usable: every mutation is a complete assignment).

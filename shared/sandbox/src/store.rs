@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use time::{Duration, OffsetDateTime};
 
 use crate::adversarial::Exposure;
-use crate::config::{MachineActionSettings, SandboxConfig};
+use crate::config::SandboxConfig;
 use crate::model::{Alert, Incident, Indicator, Machine, MachineAction, ProcessEvent};
 use crate::seed;
 
@@ -268,24 +268,42 @@ impl<'d> IncidentRollup<'d> {
     }
 }
 
-/// Status of a machine action at `now`.
-pub fn action_status(
-    action: &MachineAction,
-    settings: &MachineActionSettings,
-    now: OffsetDateTime,
-) -> (&'static str, OffsetDateTime) {
+/// Status of a machine action at `now` and when it got there, from the timing fixed at its creation: `Pending`,
+/// then `InProgress` after `pending_seconds`, then its end (`Succeeded`, `Failed`, `TimeOut`) after
+/// `in_progress_seconds` more; `Cancelled` from its cancellation on (only a Pending or InProgress action can be
+/// cancelled, so a cancelled one never reaches its end).
+pub fn action_status(action: &MachineAction, now: OffsetDateTime) -> (&'static str, OffsetDateTime) {
     if let Some((_, _, at)) = &action.cancellation {
         return ("Cancelled", *at);
     }
-    let pending_until = action.creation_time + Duration::seconds(settings.pending_seconds as i64);
-    let done_at = pending_until + Duration::seconds(settings.in_progress_seconds as i64);
+    let (pending_until, done_at) = action_phases(action);
     if now < pending_until {
         ("Pending", action.creation_time)
     } else if now < done_at {
         ("InProgress", pending_until)
     } else {
-        ("Succeeded", done_at)
+        (action.timing.end.as_str(), done_at)
     }
+}
+
+/// Whether a status is not final (a repeat is refused, a cancel accepted).
+pub fn is_active(status: &str) -> bool {
+    matches!(status, "Pending" | "InProgress")
+}
+
+/// When the action leaves `Pending`, and when it reaches its end.
+pub fn action_phases(action: &MachineAction) -> (OffsetDateTime, OffsetDateTime) {
+    let after = |t: OffsetDateTime, seconds: u64| {
+        i64::try_from(seconds)
+            .ok()
+            .and_then(|s| t.checked_add(Duration::seconds(s)))
+            .unwrap_or(t)
+    };
+    let pending_until = after(action.creation_time, action.timing.pending_seconds);
+    (
+        pending_until,
+        after(pending_until, action.timing.in_progress_seconds),
+    )
 }
 
 /// Every tenant's data, keyed by lower-case tenant id.

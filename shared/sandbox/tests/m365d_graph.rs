@@ -274,11 +274,11 @@ async fn graph_updates_and_comments_show_up_everywhere() {
         .patch(
             &graph,
             &format!("/v1.0/security/incidents/{incident_id}"),
-            json!({"status": "inProgress", "assignedTo": "analyst@contoso.example", "customTags": ["x"]}),
+            json!({"status": "resolved", "assignedTo": "analyst@contoso.example", "customTags": ["x"]}),
         )
         .await;
     assert_eq!(status, 200, "{incident}");
-    assert_eq!(incident["status"], "inProgress");
+    assert_eq!(incident["status"], "resolved");
     let (status, comments) = env
         .post(
             &graph,
@@ -290,7 +290,7 @@ async fn graph_updates_and_comments_show_up_everywhere() {
     assert_eq!(values(&comments).last().unwrap()["comment"], "working");
     let xdr = env.token(DEMO_TENANT_FULL, M365D).await;
     let (_, m365d) = env.get(&xdr, &format!("/api/incidents/{incident_id}")).await;
-    assert_eq!(m365d["status"], "InProgress");
+    assert_eq!(m365d["status"], "Resolved");
     assert_eq!(m365d["assignedTo"], "analyst@contoso.example");
     let (status, body) = env
         .patch(

@@ -132,3 +132,38 @@ pub fn code(body: &Value) -> &str {
 pub fn values(body: &Value) -> &Vec<Value> {
     body["value"].as_array().expect("a collection")
 }
+
+/// `token` re-signed with the sandbox's public demo signing key, its `roles` claim replaced by `roles`: a token
+/// of the same tenant and app with fewer (or other) permissions than the tenant granted.
+pub fn with_roles(token: &str, roles: &[&str]) -> String {
+    use base64::Engine as _;
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let mut claims: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).unwrap();
+    claims.insert("roles".to_owned(), serde_json::json!(roles));
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../../demo/token-signing-key.pem")).unwrap();
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// The id of the first machine of `platform` (e.g. `Windows11`).
+pub async fn machine_of(env: &Env, token: &str, platform: &str) -> String {
+    let (_, list) = env
+        .get(
+            token,
+            &format!("/api/machines?$filter=osPlatform+eq+'{platform}'&$top=1"),
+        )
+        .await;
+    values(&list)[0]["id"].as_str().unwrap().to_owned()
+}
+
+impl Env {
+    /// GET an admin endpoint.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        split(response).await
+    }
+}
