@@ -4,8 +4,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
 use tracing::warn;
 
-use crate::push::MessageFate;
-use crate::{Incoming, IndicatorPushError, Pusher};
+use crate::{Incoming, IndicatorPushError, MessageFate, Pusher};
 
 /// Handles one invocation: pushes the batch, answers the deferred messages as `batchItemFailures` (SQS delivers
 /// them again, then moves them to the dead-letter queue). When every message is deferred the invocation fails,

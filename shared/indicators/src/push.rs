@@ -24,7 +24,7 @@ use tracing::{error, warn};
 
 use crate::IndicatorPushError;
 use crate::message::{self, Incoming, Op, Parsed};
-use crate::tenant::TenantPush;
+use crate::tenant::{TenantPush, TenantResult};
 
 /// How many tenants one push works on at once.
 const TENANT_CONCURRENCY: usize = 8;
@@ -219,10 +219,13 @@ impl Pusher {
                 }
             }
         }
-        let results: Vec<_> =
-            futures::stream::iter(shares.into_iter().map(|((tenant, dry_run), messages)| {
+        // Boxed and collected first: a stream built from a closure that returns futures borrowing `self` is not
+        // `Send` for every lifetime (a known limit of the compiler), and callers spawn this future.
+        let jobs: Vec<futures::future::BoxFuture<'_, TenantResult>> = shares
+            .into_iter()
+            .map(|((tenant, dry_run), messages)| {
                 let stamp = stamp.clone();
-                async move {
+                let job = async move {
                     TenantPush {
                         client: &self.client,
                         tenant: &tenant,
@@ -234,8 +237,11 @@ impl Pusher {
                     }
                     .run()
                     .await
-                }
-            }))
+                };
+                Box::pin(job) as futures::future::BoxFuture<'_, TenantResult>
+            })
+            .collect();
+        let results: Vec<_> = futures::stream::iter(jobs)
             .buffer_unordered(TENANT_CONCURRENCY)
             .collect()
             .await;
