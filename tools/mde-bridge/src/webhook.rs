@@ -22,11 +22,18 @@ pub enum WebhookCommand {
     /// registry, request records in memory (or [webhook] table), accepted requests on [webhook] queue_url, or
     /// in memory when it is not set.
     ///
-    /// Example: mde-bridge webhook serve --config bridge.toml --listen 127.0.0.1:8443
+    /// With --execute the accepted requests are also performed here by the action executor (against the
+    /// configured Defender, e.g. the sandbox), audit records go to [storage], and GET /v1/requests/{id} shows them.
+    ///
+    /// Example: mde-bridge webhook serve --config bridge.toml --listen 127.0.0.1:8443 --execute
     Serve {
         /// Address to listen on (loopback unless you put TLS in front).
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
+        /// Perform accepted requests in this process (only with the in-memory queue: with [webhook] queue_url
+        /// the deployed executor performs them).
+        #[arg(long)]
+        execute: bool,
     },
     /// Prints the Standard Webhooks headers a sender sets for a body: webhook-id, webhook-timestamp (now) and
     /// webhook-signature. The key is read from a file or an environment variable, never from the command line.
@@ -51,7 +58,7 @@ pub enum WebhookCommand {
 /// Runs a `webhook` subcommand.
 pub async fn run(config: Option<&Path>, command: WebhookCommand) -> Result<()> {
     match command {
-        WebhookCommand::Serve { listen } => serve(config, listen).await,
+        WebhookCommand::Serve { listen, execute } => serve(config, listen, execute).await,
         WebhookCommand::Sign {
             key_file,
             key_env,
@@ -83,13 +90,25 @@ fn sign(key_file: Option<PathBuf>, key_env: Option<String>, body: &Path, id: Opt
     Ok(())
 }
 
-async fn serve(config: Option<&Path>, listen: SocketAddr) -> Result<()> {
+async fn serve(config: Option<&Path>, listen: SocketAddr, execute: bool) -> Result<()> {
     let wiring = Wiring::load(config)?;
+    let local = Arc::new(LocalQueue::new());
     let queue: Option<Arc<dyn Queue>> = match &wiring.config().webhook.queue_url {
+        Some(url) if execute => bail!(
+            "--execute runs the executor on the in-memory queue, but [webhook] queue_url is set ({url}): the \
+             deployed action-executor performs those requests; leave queue_url unset to try both here"
+        ),
         Some(_) => None,
-        None => Some(Arc::new(LocalQueue::new())),
+        None => Some(local.clone()),
     };
     let in_memory = queue.is_some();
+    if execute {
+        let polls = Arc::new(LocalQueue::new());
+        let executor = action_executor::Executor::from_wiring(&wiring, Some(polls.clone()))
+            .await
+            .context("starting the action executor")?;
+        tokio::spawn(execute_locally(Arc::new(executor), local, polls));
+    }
     let webhook = Arc::new(
         Webhook::from_wiring(&wiring, queue)
             .await
@@ -102,10 +121,12 @@ async fn serve(config: Option<&Path>, listen: SocketAddr) -> Result<()> {
     let address = listener.local_addr()?;
     eprintln!(
         "alert-webhook on http://{address}: POST /v1/events, GET /v1/requests/{{id}}, GET /v1/openapi.json{}",
-        if in_memory {
-            " (accepted requests kept in memory: set [webhook] queue_url for SQS)"
-        } else {
-            ""
+        match (in_memory, execute) {
+            (true, true) =>
+                " (accepted requests performed here by the action executor; audit records in [storage])",
+            (true, false) =>
+                " (accepted requests kept in memory: --execute performs them, [webhook] queue_url sends them to SQS)",
+            _ => "",
         }
     );
     let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
@@ -123,6 +144,23 @@ async fn serve(config: Option<&Path>, listen: SocketAddr) -> Result<()> {
         }
     });
     axum::serve(listener, app).await.context("serving the webhook")
+}
+
+/// Performs what the webhook accepted, and the follow-up polls, every second (the event source mappings' stand-in).
+async fn execute_locally(
+    executor: Arc<action_executor::Executor>,
+    requests: Arc<LocalQueue>,
+    polls: Arc<LocalQueue>,
+) {
+    loop {
+        for queue in [&requests, &polls] {
+            let queue: Arc<dyn Queue> = queue.clone();
+            if let Err(e) = action_executor::drain(&executor, &*queue).await {
+                tracing::warn!(error = %e, "the local executor could not read its queue");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// A body known to be larger than allowed (the rest was not read).

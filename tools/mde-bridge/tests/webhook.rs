@@ -119,3 +119,120 @@ async fn a_signed_event_is_accepted_once_by_webhook_serve() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--key-file"));
 }
+
+/// Signs `body` with `sign` (as a partner would), returning the headers.
+fn sign(dir: &std::path::Path, body: &str, id: &str) -> Vec<(String, String)> {
+    std::fs::write(dir.join("body.json"), body).expect("body");
+    let out = mde_bridge()
+        .current_dir(dir)
+        .args([
+            "webhook",
+            "sign",
+            "--key-file",
+            "soar.key",
+            "--body",
+            "body.json",
+            "--id",
+            id,
+        ])
+        .output()
+        .expect("sign");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+#[tokio::test]
+async fn webhook_serve_execute_performs_requests_and_shows_their_audit() {
+    let sandbox = mde_sandbox::Sandbox::start(mde_sandbox::SandboxConfig::default())
+        .await
+        .expect("sandbox");
+    let base_url = sandbox.base_url();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("secrets.json"),
+        serde_json::json!({
+            "mde-bridge/webhook-partner-keys": {"keys": [{"key_id": "soar-1", "secrets": [KEY]}]},
+            "mde-bridge/app-credential": {"kind": "client_secret", "client_id": mde_sandbox::DEMO_CLIENT_ID,
+                "client_secret": mde_sandbox::DEMO_CLIENT_SECRET},
+        })
+        .to_string(),
+    )
+    .expect("secrets");
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        format!(
+            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
+             [cloud]\nlogin_url = \"{base_url}\"\nmde_api_url = \"{base_url}\"\nm365d_api_url = \"{base_url}\"\ngraph_url = \"{base_url}\"\n\
+             [credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\
+             [storage]\nlocal_dir = \"out\"\n\
+             [[tenants]]\ntenant_id = \"{TENANT}\"\ndisplay_name = \"Contoso\"\nactions = [\"hunting_query\"]\n\
+             partners = [{{key_id = \"soar-1\", actions = [\"hunting_query\"]}}]\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(dir.path().join("soar.key"), KEY).expect("key");
+    let mut server = mde_bridge()
+        .current_dir(dir.path())
+        .args([
+            "webhook",
+            "serve",
+            "--config",
+            "bridge.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--execute",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut banner = String::new();
+    BufReader::new(server.stderr.take().expect("stderr"))
+        .read_line(&mut banner)
+        .expect("banner");
+    assert!(banner.contains("performed here"), "{banner}");
+    let base = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(':').to_owned())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+
+    let event = format!(
+        r#"{{"type":"hunting_query.v1","data":{{"tenant_id":"{TENANT}","query":"DeviceInfo | take 2"}}}}"#
+    );
+    let client = reqwest::Client::new();
+    let mut post = client
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "application/json")
+        .body(event.clone());
+    for (k, v) in sign(dir.path(), &event, "hunt-1") {
+        post = post.header(k, v);
+    }
+    let accepted: serde_json::Value = post.send().await.expect("post").json().await.expect("json");
+    let id = accepted["request_id"].as_str().expect("id").to_owned();
+    let mut status = serde_json::Value::Null;
+    for attempt in 0..20 {
+        let mut get = client.get(format!("{base}/v1/requests/{id}"));
+        for (k, v) in sign(dir.path(), "", &format!("status-{attempt}")) {
+            get = get.header(k, v);
+        }
+        status = get.send().await.expect("get").json().await.expect("json");
+        if status["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(status["outcome"]["code"], "succeeded", "{status}");
+    assert!(
+        dir.path()
+            .join(format!("out/hunting/{TENANT}/{id}.json"))
+            .is_file(),
+        "the result is stored"
+    );
+    assert!(dir.path().join(format!("out/audit/requests/{id}.json")).is_file());
+    server.kill().expect("stop");
+    server.wait().expect("stopped");
+}
