@@ -39,7 +39,7 @@ fixture_zips() {
   python3 - "$1" <<'PY'
 import os, sys, zipfile
 root = sys.argv[1]
-for fn in ("token-broker", "incident-export", "indicator-push", "alert-webhook"):
+for fn in ("token-broker", "incident-export", "indicator-push", "alert-webhook", "action-executor"):
     os.makedirs(os.path.join(root, fn), exist_ok=True)
     with zipfile.ZipFile(os.path.join(root, fn, "bootstrap.zip"), "w") as z:
         info = zipfile.ZipInfo("bootstrap")

@@ -1,6 +1,7 @@
-# A minimal MSSP deployment: one region, exports every five minutes. Tenants are not Terraform inputs: operators
-# onboard them into the registry table with `mde-bridge tenants import tenants.jsonl` (README.md).
-# Build the functions first (scripts/build), then: terraform init && terraform apply.
+# A minimal MSSP deployment: one region, exports every five minutes, indicator push, and the partner webhook
+# (alert-webhook + action-executor, on by default; enable_alert_webhook = false leaves both out). Tenants are not
+# Terraform inputs: operators onboard them into the registry table with `mde-bridge tenants import tenants.jsonl`
+# (README.md). Build the functions first (scripts/build), then: terraform init && terraform apply.
 
 terraform {
   required_version = ">= 1.7"
@@ -64,4 +65,14 @@ output "registry_table_name" {
 output "registry_writer_policy_arn" {
   description = "Attach to the operators who onboard tenants."
   value       = module.mde_bridge.registry_writer_policy_arn
+}
+
+output "alert_webhook_url" {
+  description = "The partner webhook's HTTPS endpoint, for partner products."
+  value       = module.mde_bridge.alert_webhook_url
+}
+
+output "webhook_partner_keys_secret_arn" {
+  description = "Put the partners' signing keys into this secret."
+  value       = module.mde_bridge.webhook_partner_keys_secret_arn
 }

@@ -51,3 +51,19 @@ output "settings" {
     reserved_concurrency = aws_lambda_function.this.reserved_concurrent_executions
   }
 }
+
+output "alarms" {
+  description = "The function's alarms, errors and throttles (for review and tests)."
+  value = {
+    for k, a in { errors  = aws_cloudwatch_metric_alarm.errors, throttles = aws_cloudwatch_metric_alarm.throttles } : k => {
+      alarm_name          = a.alarm_name
+      namespace           = a.namespace
+      metric_name         = a.metric_name
+      dimensions          = a.dimensions
+      statistic           = a.statistic
+      threshold           = a.threshold
+      comparison_operator = a.comparison_operator
+      alarm_actions       = a.alarm_actions
+    }
+  }
+}

@@ -40,3 +40,17 @@ output "redrive_policy" {
   description = "The queue's redrive policy (for review and tests)."
   value       = aws_sqs_queue.this.redrive_policy
 }
+
+output "dlq_alarm" {
+  description = "The alarm on a non-empty dead-letter queue (for review and tests)."
+  value = {
+    alarm_name          = aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name
+    namespace           = aws_cloudwatch_metric_alarm.dlq_not_empty.namespace
+    metric_name         = aws_cloudwatch_metric_alarm.dlq_not_empty.metric_name
+    dimensions          = aws_cloudwatch_metric_alarm.dlq_not_empty.dimensions
+    statistic           = aws_cloudwatch_metric_alarm.dlq_not_empty.statistic
+    threshold           = aws_cloudwatch_metric_alarm.dlq_not_empty.threshold
+    comparison_operator = aws_cloudwatch_metric_alarm.dlq_not_empty.comparison_operator
+    alarm_actions       = aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_actions
+  }
+}

@@ -59,6 +59,7 @@ output "log_groups" {
     [module.token_broker.log_group, module.incident_export.log_group],
     module.indicator_push[*].log_group,
     module.alert_webhook[*].log_group,
+    module.action_executor[*].log_group,
   )
 }
 
@@ -69,6 +70,7 @@ output "queues" {
     [for q in module.fan_out : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
     [for q in module.indicator_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
     [for q in module.action_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
+    [for q in module.executor_polls : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
   )
 }
 
@@ -113,12 +115,12 @@ output "alert_webhook_statements" {
 }
 
 output "action_queue_url" {
-  description = "The FIFO queue of accepted webhook requests, for the action executor (null when enable_alert_webhook is false)."
+  description = "The FIFO queue of accepted webhook requests, consumed by action-executor (null when enable_alert_webhook is false)."
   value       = one(module.action_queue[*].url)
 }
 
 output "action_queue_arn" {
-  description = "ARN of the action queue, e.g. for the executor's event source mapping (null when enable_alert_webhook is false)."
+  description = "ARN of the action queue, the source of action-executor's first event source mapping (null when enable_alert_webhook is false)."
   value       = one(module.action_queue[*].arn)
 }
 
@@ -138,4 +140,24 @@ output "webhook_partner_keys_secret_arn" {
     {"keys": [{"key_id": "...", "secrets": ["whsec_..."]}]} (null when enable_alert_webhook is false).
   EOT
   value       = one(aws_secretsmanager_secret.webhook_partner_keys[*].arn)
+}
+
+output "action_executor_function" {
+  description = "Name of the action-executor function (null when enable_alert_webhook is false)."
+  value       = one(module.action_executor[*].function_name)
+}
+
+output "action_executor_statements" {
+  description = "IAM statements of the action-executor role (empty when enable_alert_webhook is false)."
+  value       = flatten(module.action_executor[*].policy_statements)
+}
+
+output "executor_poll_queue_url" {
+  description = "The standard queue of action-executor's follow-up polls, which it sends itself (null when enable_alert_webhook is false)."
+  value       = one(module.executor_polls[*].url)
+}
+
+output "executor_poll_dlq_url" {
+  description = "Dead-letter queue of the poll queue: polls that failed every receive (null when enable_alert_webhook is false)."
+  value       = one(module.executor_polls[*].dlq_url)
 }

@@ -132,9 +132,11 @@ variable "indicator_push_reserved_concurrency" {
 
 variable "indicator_prefix" {
   description = <<-EOT
-    Key prefix of indicator-push in the export bucket: it reads feed files under <prefix>/feeds/ and writes
-    rejected indicators and sync plans under <prefix>/rejects/ and <prefix>/plans/, nothing else. Keep it apart
-    from export_prefix (checks.tf warns otherwise).
+    Key prefix of indicator-push and action-executor in the export bucket. indicator-push reads feed files under
+    <prefix>/feeds/ and writes rejected indicators and sync plans under <prefix>/rejects/ and <prefix>/plans/;
+    action-executor (enable_alert_webhook) writes the same for indicator requests, plus its audit records under
+    <prefix>/audit/requests/ (which alert-webhook reads) and hunting results under <prefix>/hunting/. Nothing
+    else. Keep it apart from export_prefix (checks.tf warns otherwise).
   EOT
   type        = string
   default     = "indicators"
@@ -160,14 +162,18 @@ variable "indicator_settings" {
 
 variable "enable_alert_webhook" {
   description = <<-EOT
-    Deploy alert-webhook, the HTTPS front door for partner products: its public Function URL (requests are
-    authenticated by their Standard Webhooks signatures, in the function), the partner-keys secret, the idempotency
-    table and the FIFO action queue (with a dead-letter queue) a later executor consumes. Off by default: the
-    alert-webhook crate lands later, and scripts/build must have built functions/alert-webhook before this is turned
-    on (<artifacts_dir>/alert-webhook/bootstrap.zip).
+    Deploy the partner webhook, one feature in two functions. alert-webhook, the HTTPS front door for partner
+    products: its public Function URL (requests are authenticated by their Standard Webhooks signatures, in the
+    function), the partner-keys secret, the idempotency table and the FIFO action queue (with a dead-letter queue).
+    action-executor, which performs the queued requests in Defender: the function, its standard queue of
+    follow-up polls (with a dead-letter queue) and the event source mappings of both queues. On by default: it
+    needs <artifacts_dir>/alert-webhook/bootstrap.zip and <artifacts_dir>/action-executor/bootstrap.zip (scripts/build
+    builds both). Partners are refused until their keys are in the partner-keys secret and the registry grants them
+    actions on a tenant; false deploys neither function.
   EOT
   type        = bool
-  default     = false
+  default     = true
+  nullable    = false
 }
 
 variable "alert_webhook_reserved_concurrency" {
@@ -200,6 +206,30 @@ variable "webhook_settings" {
       can(regex("^[a-z][a-z0-9_]*$", k)) && !contains(["queue_url", "table", "partner_keys_secret_id"], k)
     ])
     error_message = "webhook_settings: keys are lowercase snake_case setting names (e.g. tolerance_seconds); queue_url, table and partner_keys_secret_id are set by the stack."
+  }
+}
+
+variable "executor_settings" {
+  description = <<-EOT
+    Tuning of action-executor, the typed [executor] section: each entry becomes MDE_BRIDGE_EXECUTOR_<KEY>, e.g.
+    { poll_interval_seconds = "120" } gives MDE_BRIDGE_EXECUTOR_POLL_INTERVAL_SECONDS=120 (keys: poll_interval_seconds,
+    max_attempts; defaults in shared/contracts, ExecutorSettings). The queues' redrive follows max_attempts (2 receives
+    more, 10 at least). The poll queue URL and the concurrency are set by the stack; audit_prefix and hunting_prefix
+    keep their defaults, which the IAM policies of both webhook functions name.
+  EOT
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  validation {
+    condition = alltrue([
+      for k in keys(var.executor_settings) :
+      can(regex("^[a-z][a-z0-9_]*$", k)) && !contains(["poll_queue_url", "concurrency", "audit_prefix", "hunting_prefix"], k)
+    ])
+    error_message = "executor_settings: keys are lowercase snake_case setting names (e.g. poll_interval_seconds); poll_queue_url, concurrency, audit_prefix and hunting_prefix are set by the stack."
+  }
+  validation {
+    condition     = can(regex("^[1-9][0-9]?$|^100$", lookup(var.executor_settings, "max_attempts", "8")))
+    error_message = "executor_settings: max_attempts is a whole number from 1 to 100."
   }
 }
 

@@ -2,13 +2,12 @@
 # HMAC-SHA256 with one of its keys from the partner-keys secret); the function verifies the signature, resolves the
 # tenant from the registry and the partner's rights on it, records the request id in the idempotency table (a
 # replay or a retry is answered without a second action), puts the accepted request on the FIFO action queue and
-# answers 202. A later executor consumes that queue. The function never calls Defender itself: no tokens, no
-# credential. Everything here exists only with var.enable_alert_webhook.
+# answers 202; GET /v1/requests/{id} answers from the executor's audit record. action-executor (executor.tf)
+# consumes that queue. The function never calls Defender itself: no tokens, no credential. Everything here exists
+# only with var.enable_alert_webhook (on by default).
 
 locals {
   alert_webhook = "${var.name_prefix}-alert-webhook"
-  # The executor that will consume the action queue runs up to 300 s per message batch.
-  action_executor_timeout = 300
 }
 
 # The accepted requests, in order per message group (the function sets the group and the deduplication id).
@@ -19,8 +18,9 @@ module "action_queue" {
   fifo                 = true
   kms_key_arn          = aws_kms_key.this.arn
   restrict_dlq_sources = var.restrict_dlq_sources
-  max_receive_count    = 5
-  # AWS's advice for SQS event sources: at least six times the consumer's timeout.
+  # Beyond the executor's own retries (executor.tf), so that it records a request's failure itself.
+  max_receive_count = local.action_executor_max_receive_count
+  # AWS's advice for SQS event sources: at least six times the consumer's (action-executor's) timeout.
   visibility_timeout_seconds = 6 * local.action_executor_timeout
   alarm_actions              = var.alarm_actions
   tags                       = local.tags
@@ -70,13 +70,17 @@ module "alert_webhook" {
     local.common_environment,
     # The typed [webhook] section: MDE_BRIDGE_WEBHOOK_<KEY>.
     { for k, v in var.webhook_settings : "MDE_BRIDGE_WEBHOOK_${upper(k)}" => v },
+    # For GET /v1/requests/{id}: the bucket and prefix of the executor's audit records (both functions use the
+    # default [executor].audit_prefix, audit/requests/, which executor_settings may not change).
     {
       MDE_BRIDGE_WEBHOOK_QUEUE_URL              = module.action_queue[0].url
       MDE_BRIDGE_WEBHOOK_TABLE                  = module.webhook_requests[0].name
       MDE_BRIDGE_WEBHOOK_PARTNER_KEYS_SECRET_ID = aws_secretsmanager_secret.webhook_partner_keys[0].arn
+      MDE_BRIDGE_STORAGE_BUCKET                 = module.exports.bucket
+      MDE_BRIDGE_STORAGE_PREFIX                 = var.indicator_prefix
     },
   )
-  # No token source: the webhook resolves tenants from the registry but never calls Defender (the executor will),
+  # No token source: the webhook resolves tenants from the registry but never calls Defender (the executor does),
   # so it may not invoke the token-broker, and it never reads the application credential (checks.tf).
   policy_statements = concat(
     [
@@ -97,7 +101,15 @@ module "alert_webhook" {
         resources = [module.action_queue[0].arn]
       },
       {
-        # The partner keys, the table's items and the queue's messages are encrypted with the stack's key.
+        # The executor's audit records (the status of a request), read only.
+        sid       = "ReadTheAuditRecords"
+        actions   = ["s3:GetObject"]
+        resources = ["${module.exports.arn}/${local.audit_records_prefix}/*"]
+      },
+      local.list_audit_records,
+      {
+        # The partner keys, the table's items, the queue's messages and the bucket's objects (the audit records)
+        # are encrypted with the stack's key.
         sid       = "UseTheStackKey"
         actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
         resources = [aws_kms_key.this.arn]

@@ -68,8 +68,8 @@ module "mde_bridge" {
   force_destroy                = true
   secret_recovery_window_days  = 0
   registry_deletion_protection = false
-  # alert-webhook (off by default until its crate lands) is applied here too: FIFO queues, TTL table, Function URL.
-  enable_alert_webhook              = true
+  # The partner webhook is on by default and applied here too: alert-webhook (FIFO queues, TTL table, Function URL)
+  # and action-executor (standard poll queues, two event source mappings, one of them on a FIFO queue).
   webhook_table_deletion_protection = false
   partner = {
     company = "Contoso"
@@ -96,4 +96,19 @@ output "registry_table_name" {
 output "registry_writer_policy_arn" {
   description = "The operators' registry writer policy created in the emulator."
   value       = module.mde_bridge.registry_writer_policy_arn
+}
+
+output "alert_webhook_function" {
+  description = "The webhook function created in the emulator."
+  value       = module.mde_bridge.alert_webhook_function
+}
+
+output "action_executor_function" {
+  description = "The executor function created in the emulator."
+  value       = module.mde_bridge.action_executor_function
+}
+
+output "executor_poll_queue_url" {
+  description = "The executor's poll queue created in the emulator."
+  value       = module.mde_bridge.executor_poll_queue_url
 }

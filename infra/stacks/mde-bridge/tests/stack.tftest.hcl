@@ -121,6 +121,28 @@ override_resource {
   values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-alert-webhook" }
 }
 
+# action-executor's poll queue, its dead-letter queue and the function get their own ARNs and URLs too.
+override_resource {
+  target = module.executor_polls[0].aws_sqs_queue.this
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-executor-polls"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-executor-polls"
+  }
+}
+
+override_resource {
+  target = module.executor_polls[0].aws_sqs_queue.dlq
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-executor-polls-dlq"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-executor-polls-dlq"
+  }
+}
+
+override_resource {
+  target = module.action_executor[0].aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-action-executor" }
+}
+
 override_resource {
   target = aws_lambda_function_url.alert_webhook[0]
   values = {
@@ -167,7 +189,7 @@ run "least_privilege_and_encryption" {
 
   assert {
     condition = alltrue([
-      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements, output.alert_webhook_statements) :
+      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements, output.alert_webhook_statements, output.action_executor_statements) :
       !(contains(s.resources, "*") && anytrue([for a in s.actions : strcontains(a, "*")]))
     ])
     error_message = "No wildcard action may apply to every resource."
@@ -189,8 +211,8 @@ run "least_privilege_and_encryption" {
   }
 
   assert {
-    condition     = length(output.queues) == 3
-    error_message = "With fan-out and indicator-push, the stack has the failure queue, the job queue and the indicator queue."
+    condition     = length(output.queues) == 5
+    error_message = "With fan-out, indicator-push and the webhook (the default), the stack has the failure queue, the job queue, the indicator queue, the action queue and the executor's poll queue."
   }
 
   assert {
@@ -229,7 +251,7 @@ run "the_tenant_registry" {
 
   assert {
     condition = alltrue([
-      for f in [output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements] :
+      for f in [output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements, output.alert_webhook_statements, output.action_executor_statements] :
       anytrue([for s in f : contains(s.resources, output.registry_table_arn) && contains(s.actions, "dynamodb:GetItem")])
     ])
     error_message = "Every function reads the registry."
@@ -237,17 +259,17 @@ run "the_tenant_registry" {
 
   assert {
     condition = alltrue(flatten([
-      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements) : [
+      for s in concat(output.token_broker_statements, output.incident_export_statements, output.indicator_push_statements, output.action_executor_statements) : [
         for a in s.actions : contains(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"], a)
         if startswith(a, "dynamodb:") || contains(s.resources, output.registry_table_arn)
       ]
     ]))
-    error_message = "The functions may only read the registry (GetItem, Query, Scan): no DynamoDB write action."
+    error_message = "The functions may only read the registry (GetItem, Query, Scan): no DynamoDB write action (alert-webhook writes its own idempotency table, asserted in its run)."
   }
 
   assert {
     condition = alltrue([
-      for m in [module.token_broker.environment, module.incident_export.environment, module.indicator_push[0].environment] :
+      for m in [module.token_broker.environment, module.incident_export.environment, module.indicator_push[0].environment, module.alert_webhook[0].environment, module.action_executor[0].environment] :
       m["MDE_BRIDGE_REGISTRY_BACKEND"] == "dynamodb" && m["MDE_BRIDGE_REGISTRY_TABLE"] == output.registry_table_name
       && !contains(keys(m), "MDE_BRIDGE_TENANTS")
     ])
@@ -570,7 +592,7 @@ run "indicator_push" {
   }
 
   assert {
-    condition     = length(output.log_groups) == 3 && contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-indicator-push")
+    condition     = length(output.log_groups) == 5 && contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-indicator-push")
     error_message = "indicator-push's log group is among the stack's log groups (retention and key asserted above)."
   }
 }
@@ -599,8 +621,8 @@ run "indicator_push_disabled_creates_nothing" {
   }
 
   assert {
-    condition     = length(output.queues) == 2 && length(output.log_groups) == 2
-    error_message = "Without enable_indicator_push only the export queues and functions remain."
+    condition     = length(output.queues) == 4 && length(output.log_groups) == 4
+    error_message = "Without enable_indicator_push only the export's and the webhook's queues and functions remain."
   }
 }
 
@@ -640,15 +662,20 @@ run "bad_indicator_inputs_are_refused" {
   expect_failures = [var.indicator_prefix, var.indicator_settings, var.indicator_push_reserved_concurrency]
 }
 
-# alert-webhook: a public Function URL (signatures are checked in the function), a FIFO action queue with a FIFO
-# dead-letter queue, an idempotency table with TTL, the partner-keys secret, and a role that can do exactly this:
-# read the partner keys, record request ids, enqueue actions, read the registry. No credential, no broker.
+# alert-webhook (deployed by default): a public Function URL (signatures are checked in the function), a FIFO action
+# queue with a FIFO dead-letter queue, an idempotency table with TTL, the partner-keys secret, and a role that can
+# do exactly this: read the partner keys, record request ids, enqueue actions, read the executor's audit records,
+# read the registry. No credential, no broker.
 run "alert_webhook" {
   command = apply
 
   variables {
-    enable_alert_webhook = true
-    webhook_settings     = { tolerance_seconds = "300", max_body_bytes = "262144", idempotency_ttl_seconds = "86400" }
+    webhook_settings = { tolerance_seconds = "300", max_body_bytes = "262144", idempotency_ttl_seconds = "86400" }
+  }
+
+  assert {
+    condition     = var.enable_alert_webhook
+    error_message = "enable_alert_webhook is true by default: the webhook and its executor are deployed."
   }
 
   assert {
@@ -673,12 +700,12 @@ run "alert_webhook" {
     condition = (
       jsondecode(module.action_queue[0].redrive_policy).deadLetterTargetArn == module.action_queue[0].dlq_arn
       && module.action_queue[0].dlq_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-actions-dlq.fifo"
-      && jsondecode(module.action_queue[0].redrive_policy).maxReceiveCount == 5
+      && jsondecode(module.action_queue[0].redrive_policy).maxReceiveCount == 10
       && output.action_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-actions.fifo"
       && output.action_queue_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-actions.fifo"
       && output.action_dlq_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-actions-dlq.fifo"
     )
-    error_message = "The action queue redrives to its own dead-letter queue after 5 receives; the outputs name both queues."
+    error_message = "The action queue redrives to its own dead-letter queue after 10 receives (beyond the executor's own 8 attempts); the outputs name both queues."
   }
 
   assert {
@@ -686,12 +713,13 @@ run "alert_webhook" {
       module.action_queue[0].settings.kms_master_key_id == output.kms_key_arn
       && module.action_queue[0].settings.dlq_kms_master_key_id == output.kms_key_arn
       && module.action_queue[0].settings.visibility_timeout_seconds == 6 * 300
+      && module.action_queue[0].settings.visibility_timeout_seconds >= 6 * module.action_executor[0].settings.timeout_seconds
     )
     error_message = "Both action queues are encrypted with the stack's key; the visibility timeout is 6 x the executor's 300 s."
   }
 
   assert {
-    condition     = length(output.queues) == 4 && contains([for q in output.queues : q.arn], output.action_queue_arn)
+    condition     = length(output.queues) == 5 && contains([for q in output.queues : q.arn], output.action_queue_arn)
     error_message = "The action queue is listed among the stack's queues (and so under the redrive assertion)."
   }
 
@@ -753,8 +781,11 @@ run "alert_webhook" {
       && module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_IDEMPOTENCY_TTL_SECONDS"] == "86400"
       && module.alert_webhook[0].environment["MDE_BRIDGE_REGISTRY_TABLE"] == output.registry_table_name
       && module.alert_webhook[0].environment["MDE_BRIDGE_PARTNER_COMPANY"] == "Contoso"
+      && module.alert_webhook[0].environment["MDE_BRIDGE_STORAGE_BUCKET"] == output.export_bucket
+      && module.alert_webhook[0].environment["MDE_BRIDGE_STORAGE_PREFIX"] == module.action_executor[0].environment["MDE_BRIDGE_STORAGE_PREFIX"]
+      && module.alert_webhook[0].environment["MDE_BRIDGE_STORAGE_PREFIX"] == "indicators"
     )
-    error_message = "alert-webhook gets the common configuration, the action queue, the table, the partner-keys secret and MDE_BRIDGE_WEBHOOK_<KEY> settings."
+    error_message = "alert-webhook gets the common configuration, the action queue, the table, the partner-keys secret, MDE_BRIDGE_WEBHOOK_<KEY> settings, and the executor's bucket and prefix (its audit records)."
   }
 
   assert {
@@ -786,6 +817,14 @@ run "alert_webhook" {
         actions   = toset(["sqs:SendMessage"])
         resources = toset([output.action_queue_arn])
       }
+      ReadTheAuditRecords = {
+        actions   = toset(["s3:GetObject"])
+        resources = toset(["arn:aws:s3:::mock/indicators/audit/requests/*"])
+      }
+      ListTheAuditRecords = {
+        actions   = toset(["s3:ListBucket"])
+        resources = toset(["arn:aws:s3:::mock"])
+      }
       UseTheStackKey = {
         actions   = toset(["kms:GenerateDataKey", "kms:Decrypt"])
         resources = toset([output.kms_key_arn])
@@ -799,7 +838,34 @@ run "alert_webhook" {
         resources = toset([output.kms_key_arn])
       }
     }
-    error_message = "alert-webhook's role has exactly: GetSecretValue on the partner keys, PutItem/GetItem/UpdateItem on its table, SendMessage on the action queue, the stack's key, and the registry read statements."
+    error_message = "alert-webhook's role has exactly: GetSecretValue on the partner keys, PutItem/GetItem/UpdateItem on its table, SendMessage on the action queue, GetObject on the audit records (and ListBucket for them), the stack's key, and the registry read statements."
+  }
+
+  # Reading a record the executor has not written yet must be a 404, not a 403: S3 needs s3:ListBucket for that,
+  # evaluated with the object key as s3:prefix. Listing stays inside the audit records; only GetObject on objects.
+  assert {
+    condition = alltrue([
+      for s in output.alert_webhook_statements :
+      length(s.conditions) == 1 && s.conditions[0].test == "StringLike" && s.conditions[0].variable == "s3:prefix"
+      && toset(s.conditions[0].values) == toset(["indicators/audit/requests/*"])
+      if contains(s.actions, "s3:ListBucket")
+    ])
+    error_message = "alert-webhook may list the bucket only under <indicator_prefix>/audit/requests/ (a condition on s3:prefix)."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in output.alert_webhook_statements : [for a in s.actions : a if startswith(lower(a), "s3:")]
+    ])) == toset(["s3:GetObject", "s3:ListBucket"])
+    error_message = "alert-webhook reads the audit records and writes nothing in S3 (GetObject and the conditioned ListBucket only)."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in output.alert_webhook_statements :
+      contains(s.actions, "kms:Decrypt") && toset(s.resources) == toset([output.kms_key_arn])
+    ])
+    error_message = "alert-webhook may decrypt with the stack's key, which encrypts the bucket's objects (the audit records)."
   }
 
   assert {
@@ -852,20 +918,20 @@ run "alert_webhook" {
 
   assert {
     condition = (
-      length(output.log_groups) == 4 && contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-alert-webhook")
+      length(output.log_groups) == 5 && contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-alert-webhook")
       && alltrue([for g in output.log_groups : g.retention_in_days == 365 && g.kms_key_id == output.kms_key_arn])
     )
     error_message = "alert-webhook's log group is among the stack's log groups, with the retention and the stack's key."
   }
 }
 
-# Everything of the webhook stays out until the crate exists: the default.
-run "alert_webhook_disabled_by_default_creates_nothing" {
+# enable_alert_webhook = false leaves out the whole feature: the webhook and the executor, their queues, table,
+# secret, Function URL, permissions, event source mappings and alarms (the alarms are the modules').
+run "alert_webhook_disabled_creates_nothing" {
   command = plan
 
-  assert {
-    condition     = !var.enable_alert_webhook
-    error_message = "enable_alert_webhook is false by default."
+  variables {
+    enable_alert_webhook = false
   }
 
   assert {
@@ -879,16 +945,31 @@ run "alert_webhook_disabled_by_default_creates_nothing" {
 
   assert {
     condition = (
+      length(module.action_executor) == 0 && length(module.executor_polls) == 0
+      && length(aws_lambda_event_source_mapping.executor_requests) == 0 && length(aws_lambda_event_source_mapping.executor_polls) == 0
+    )
+    error_message = "Without enable_alert_webhook there is no action-executor, no poll queue (nor their alarms) and no event source mapping of the executor."
+  }
+
+  assert {
+    condition = (
       output.alert_webhook_url == null && output.action_queue_url == null && output.action_queue_arn == null
       && output.action_dlq_url == null && output.webhook_table_name == null && output.webhook_partner_keys_secret_arn == null
       && output.alert_webhook_function == null && length(output.alert_webhook_statements) == 0
+      && output.action_executor_function == null && length(output.action_executor_statements) == 0
+      && output.executor_poll_queue_url == null && output.executor_poll_dlq_url == null
     )
-    error_message = "Without enable_alert_webhook the webhook outputs are null (statements empty)."
+    error_message = "Without enable_alert_webhook the webhook's and the executor's outputs are null (statements empty)."
   }
 
   assert {
     condition     = length(output.queues) == 3 && length(output.log_groups) == 3
     error_message = "Without enable_alert_webhook the queues and log groups are the export's and indicator-push's only."
+  }
+
+  assert {
+    condition     = length(local.non_broker_functions) == 2
+    error_message = "Without enable_alert_webhook only incident-export and indicator-push are checked as non-broker functions."
   }
 }
 
@@ -898,7 +979,6 @@ run "alert_webhook_reaching_a_credential_is_caught" {
   command = apply
 
   variables {
-    enable_alert_webhook = true
     extra_credential_secret_arns = [
       "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:mde-bridge/gcc-high-credential-XyZ123",
       "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mde-bridge/webhook-partner-keys-GhIjKl",
@@ -918,4 +998,329 @@ run "bad_webhook_inputs_are_refused" {
   }
 
   expect_failures = [var.webhook_settings, var.alert_webhook_reserved_concurrency]
+}
+
+# action-executor (deployed with the webhook, by default): the FIFO action queue and its own standard poll queue
+# feed it in batches of 10 with partial batch failures, 2 copies each; it gets tokens from the broker like
+# indicator-push, reads and writes its own prefixes of the bucket only, sends only polls to itself, and reads no
+# secret.
+run "action_executor" {
+  command = apply
+
+  variables {
+    indicator_settings = { active_cap = "14000" }
+    executor_settings  = { poll_interval_seconds = "120" }
+  }
+
+  assert {
+    condition = (
+      output.action_executor_function == "mde-bridge-action-executor"
+      && module.action_executor[0].function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-action-executor"
+      && module.action_executor[0].settings.timeout_seconds == 300
+      && module.action_executor[0].settings.memory_mb == 512
+    )
+    error_message = "action-executor is mde-bridge-action-executor: 512 MB, 300 s."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.executor_requests[0].event_source_arn == output.action_queue_arn
+      && aws_lambda_event_source_mapping.executor_requests[0].function_name == module.action_executor[0].function_arn
+      && aws_lambda_event_source_mapping.executor_requests[0].batch_size == 10
+      && toset(aws_lambda_event_source_mapping.executor_requests[0].function_response_types) == toset(["ReportBatchItemFailures"])
+      && aws_lambda_event_source_mapping.executor_requests[0].scaling_config[0].maximum_concurrency == 2
+    )
+    error_message = "The action queue (FIFO) feeds action-executor in batches of 10, with partial batch failures, at most 2 copies."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.executor_polls[0].event_source_arn == module.executor_polls[0].arn
+      && module.executor_polls[0].arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-executor-polls"
+      && aws_lambda_event_source_mapping.executor_polls[0].function_name == module.action_executor[0].function_arn
+      && aws_lambda_event_source_mapping.executor_polls[0].batch_size == 10
+      && toset(aws_lambda_event_source_mapping.executor_polls[0].function_response_types) == toset(["ReportBatchItemFailures"])
+      && aws_lambda_event_source_mapping.executor_polls[0].scaling_config[0].maximum_concurrency == 2
+    )
+    error_message = "The poll queue feeds action-executor in batches of 10, with partial batch failures, at most 2 copies."
+  }
+
+  # Each copy keeps to 1/concurrency of Defender's rate limits: concurrency is what both mappings may run, and no
+  # more copies than that may run at all.
+  assert {
+    condition = (
+      module.action_executor[0].environment["MDE_BRIDGE_EXECUTOR_CONCURRENCY"] == tostring(
+        aws_lambda_event_source_mapping.executor_requests[0].scaling_config[0].maximum_concurrency
+        + aws_lambda_event_source_mapping.executor_polls[0].scaling_config[0].maximum_concurrency
+      )
+      && module.action_executor[0].environment["MDE_BRIDGE_EXECUTOR_CONCURRENCY"] == "4"
+      && module.action_executor[0].settings.reserved_concurrency == 4
+    )
+    error_message = "MDE_BRIDGE_EXECUTOR_CONCURRENCY is the sum of both mappings' maximum concurrency (4), which is also the reserved concurrency."
+  }
+
+  assert {
+    condition = (
+      module.action_executor[0].environment["MDE_BRIDGE_WEBHOOK_QUEUE_URL"] == output.action_queue_url
+      && module.action_executor[0].environment["MDE_BRIDGE_WEBHOOK_QUEUE_URL"] == module.alert_webhook[0].environment["MDE_BRIDGE_WEBHOOK_QUEUE_URL"]
+      && module.action_executor[0].environment["MDE_BRIDGE_EXECUTOR_POLL_QUEUE_URL"] == output.executor_poll_queue_url
+      && output.executor_poll_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-executor-polls"
+      && module.action_executor[0].environment["MDE_BRIDGE_EXECUTOR_POLL_INTERVAL_SECONDS"] == "120"
+    )
+    error_message = "action-executor gets the action queue (the webhook's), its poll queue and MDE_BRIDGE_EXECUTOR_<KEY> settings."
+  }
+
+  # Bucket, prefix, tokens, registry and [indicators] exactly as indicator-push gets them.
+  assert {
+    condition = alltrue([
+      for k in [
+        "MDE_BRIDGE_STORAGE_BUCKET", "MDE_BRIDGE_STORAGE_PREFIX", "MDE_BRIDGE_TOKENS_SOURCE", "MDE_BRIDGE_TOKENS_BROKER_FUNCTION",
+        "MDE_BRIDGE_REGISTRY_BACKEND", "MDE_BRIDGE_REGISTRY_TABLE", "MDE_BRIDGE_INDICATORS_ACTIVE_CAP", "MDE_BRIDGE_PARTNER_COMPANY",
+        "MDE_BRIDGE_CLOUD_NAME",
+      ] :
+      module.action_executor[0].environment[k] == module.indicator_push[0].environment[k]
+    ]) && module.action_executor[0].environment["MDE_BRIDGE_TOKENS_SOURCE"] == "broker"
+    error_message = "action-executor gets the bucket, prefix, token source, registry and [indicators] settings of indicator-push."
+  }
+
+  assert {
+    condition = alltrue([
+      !contains(keys(module.action_executor[0].environment), "MDE_BRIDGE_CREDENTIAL_SECRET_ID"),
+      !contains(keys(module.action_executor[0].environment), "MDE_BRIDGE_WEBHOOK_PARTNER_KEYS_SECRET_ID"),
+      !anytrue([for k in keys(module.action_executor[0].environment) : startswith(k, "MDE_BRIDGE_EXPORT_")]),
+      !anytrue([for k in keys(module.alert_webhook[0].environment) : startswith(k, "MDE_BRIDGE_EXECUTOR_")]),
+      !anytrue([for k in keys(module.indicator_push[0].environment) : startswith(k, "MDE_BRIDGE_EXECUTOR_")]),
+    ])
+    error_message = "action-executor knows no secret; executor settings are its own."
+  }
+
+  # The role, statement by statement (besides the module's own log and tracing statements).
+  assert {
+    condition = {
+      for s in output.action_executor_statements : s.sid => { actions = toset(s.actions), resources = toset(s.resources) }
+      if !contains(["WriteOwnLogs", "Tracing"], s.sid)
+      } == {
+      GetTokensFromTheBroker = {
+        actions   = toset(["lambda:InvokeFunction"])
+        resources = toset(["arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-token-broker"])
+      }
+      ReadAndWriteOwnObjects = {
+        actions = toset(["s3:GetObject", "s3:PutObject"])
+        resources = toset([
+          "arn:aws:s3:::mock/indicators/audit/requests/*",
+          "arn:aws:s3:::mock/indicators/hunting/*",
+          "arn:aws:s3:::mock/indicators/rejects/*",
+          "arn:aws:s3:::mock/indicators/plans/*",
+        ])
+      }
+      ListTheAuditRecords = {
+        actions   = toset(["s3:ListBucket"])
+        resources = toset(["arn:aws:s3:::mock"])
+      }
+      UseTheStackKey = {
+        actions   = toset(["kms:GenerateDataKey", "kms:Decrypt"])
+        resources = toset([output.kms_key_arn])
+      }
+      ConsumeTheRequestsAndPolls = {
+        actions   = toset(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"])
+        resources = toset([output.action_queue_arn, "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-executor-polls"])
+      }
+      SchedulePolls = {
+        actions   = toset(["sqs:SendMessage"])
+        resources = toset(["arn:aws:sqs:eu-west-1:123456789012:mde-bridge-executor-polls"])
+      }
+      ReadTheTenantRegistry = {
+        actions   = toset(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"])
+        resources = toset([output.registry_table_arn])
+      }
+      DecryptTheTenantRegistry = {
+        actions   = toset(["kms:Decrypt"])
+        resources = toset([output.kms_key_arn])
+      }
+    }
+    error_message = "action-executor's role has exactly: the broker, its four bucket prefixes (and ListBucket for the audit records), the stack's key, both queues consumed, polls sent, the registry read."
+  }
+
+  assert {
+    condition = (
+      toset(flatten([for s in output.action_executor_statements : s.resources if contains(s.actions, "sqs:SendMessage")]))
+      == toset([module.executor_polls[0].arn])
+      && !anytrue([for s in output.action_executor_statements : contains(s.resources, output.action_queue_arn) && contains(s.actions, "sqs:SendMessage")])
+    )
+    error_message = "action-executor sends to its poll queue only: no sqs:SendMessage on the FIFO action queue (only the webhook enqueues requests)."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in output.action_executor_statements :
+      toset(s.resources) == toset([output.action_queue_arn, module.executor_polls[0].arn])
+      if anytrue([for a in s.actions : startswith(a, "sqs:") && a != "sqs:SendMessage"])
+    ])
+    error_message = "action-executor consumes the action queue and its poll queue only."
+  }
+
+  # No S3 access outside <indicator_prefix>/{audit/requests,hunting,rejects,plans}/: object actions name those
+  # prefixes only; listing (for 404s on unwritten audit records) is conditioned on the audit prefix.
+  assert {
+    condition = alltrue(flatten([
+      for s in output.action_executor_statements : [
+        for r in s.resources : contains([
+          "arn:aws:s3:::mock/indicators/audit/requests/*",
+          "arn:aws:s3:::mock/indicators/hunting/*",
+          "arn:aws:s3:::mock/indicators/rejects/*",
+          "arn:aws:s3:::mock/indicators/plans/*",
+        ], r) || (r == module.exports.arn && toset(s.actions) == toset(["s3:ListBucket"]))
+      ]
+      if anytrue([for a in s.actions : startswith(lower(a), "s3:")])
+    ]))
+    error_message = "action-executor may touch S3 objects under its four prefixes only (and list the bucket for the audit records)."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in output.action_executor_statements :
+      length(s.conditions) == 1 && s.conditions[0].test == "StringLike" && s.conditions[0].variable == "s3:prefix"
+      && toset(s.conditions[0].values) == toset(["indicators/audit/requests/*"])
+      if contains(s.actions, "s3:ListBucket")
+    ])
+    error_message = "action-executor may list the bucket only under <indicator_prefix>/audit/requests/ (a condition on s3:prefix)."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in output.action_executor_statements : [for a in s.actions : a if startswith(lower(a), "s3:")]
+    ])) == toset(["s3:GetObject", "s3:PutObject", "s3:ListBucket"])
+    error_message = "action-executor has no other S3 action (no delete, no s3:*)."
+  }
+
+  assert {
+    condition = alltrue([
+      !anytrue(flatten([for s in output.action_executor_statements : [for a in s.actions : strcontains(lower(a), "secretsmanager") || strcontains(a, "*")]])),
+      alltrue([for s in output.action_executor_statements : !contains(s.resources, "*") if s.sid != "Tracing"]),
+      alltrue([
+        for s in output.action_executor_statements :
+        length(setintersection(s.resources, concat([output.credential_secret_arn, output.webhook_partner_keys_secret_arn], var.extra_credential_secret_arns))) == 0
+      ]),
+    ])
+    error_message = "action-executor has no secretsmanager permission, no wildcard action, no resource \"*\" but X-Ray's, and names no secret."
+  }
+
+  # The credential check covers action-executor, with no readable secret.
+  assert {
+    condition = (
+      length(local.non_broker_functions) == 4
+      && contains([for f in local.non_broker_functions : f.statements if length(f.readable_secrets) == 0], module.action_executor[0].policy_statements)
+    )
+    error_message = "check.only_the_broker_reads_the_credential covers action-executor, which may read no secret."
+  }
+
+  assert {
+    condition = (
+      module.executor_polls[0].settings.fifo == false && module.executor_polls[0].settings.dlq_fifo == false
+      && module.executor_polls[0].settings.name == "mde-bridge-executor-polls"
+      && module.executor_polls[0].settings.dlq_name == "mde-bridge-executor-polls-dlq"
+      && module.executor_polls[0].settings.kms_master_key_id == output.kms_key_arn
+      && module.executor_polls[0].settings.dlq_kms_master_key_id == output.kms_key_arn
+      && module.executor_polls[0].settings.visibility_timeout_seconds >= 6 * module.action_executor[0].settings.timeout_seconds
+    )
+    error_message = "The poll queue and its dead-letter queue are standard queues (per-message delays), encrypted with the stack's key, with a visibility timeout of at least 6 x the executor's timeout."
+  }
+
+  assert {
+    condition = (
+      jsondecode(module.executor_polls[0].redrive_policy).deadLetterTargetArn == module.executor_polls[0].dlq_arn
+      && module.executor_polls[0].dlq_arn == "arn:aws:sqs:eu-west-1:123456789012:mde-bridge-executor-polls-dlq"
+      && jsondecode(module.executor_polls[0].redrive_policy).maxReceiveCount == 10
+      && jsondecode(module.action_queue[0].redrive_policy).maxReceiveCount == 10
+      && output.executor_poll_dlq_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/mde-bridge-executor-polls-dlq"
+      && contains([for q in output.queues : q.arn], module.executor_polls[0].arn)
+    )
+    error_message = "The poll queue redrives to its own dead-letter queue after 10 receives, like the action queue (beyond the executor's own 8 attempts); it is among the stack's queues."
+  }
+
+  # Alarms: the executor's errors and throttles (as every function's), and both dead-letter queues not empty.
+  assert {
+    condition = alltrue([
+      for name, a in module.action_executor[0].alarms :
+      a.namespace == "AWS/Lambda" && length(a.dimensions) == 1 && a.dimensions["FunctionName"] == "mde-bridge-action-executor"
+      && a.statistic == "Sum" && a.threshold == 0 && a.comparison_operator == "GreaterThanThreshold"
+    ]) && module.action_executor[0].alarms.errors.metric_name == "Errors" && module.action_executor[0].alarms.throttles.metric_name == "Throttles"
+    error_message = "action-executor has an Errors > 0 alarm and a Throttles > 0 alarm."
+  }
+
+  assert {
+    condition = alltrue([
+      for q in [module.action_queue[0], module.executor_polls[0]] :
+      q.dlq_alarm.namespace == "AWS/SQS" && q.dlq_alarm.metric_name == "ApproximateNumberOfMessagesVisible"
+      && length(q.dlq_alarm.dimensions) == 1 && q.dlq_alarm.dimensions["QueueName"] == q.settings.dlq_name
+      && q.dlq_alarm.threshold == 0 && q.dlq_alarm.comparison_operator == "GreaterThanThreshold"
+    ])
+    error_message = "The action queue's and the poll queue's dead-letter queues each alarm when a message is visible."
+  }
+
+  assert {
+    condition = (
+      contains([for g in output.log_groups : g.name], "/aws/lambda/mde-bridge-action-executor")
+      && alltrue([for g in output.log_groups : g.retention_in_days == 365 && g.kms_key_id == output.kms_key_arn])
+    )
+    error_message = "action-executor's log group is among the stack's log groups, with the retention and the stack's key."
+  }
+}
+
+# The alarms notify the stack's topics, the executor's and its queues' included.
+run "action_executor_alarms_notify" {
+  command = plan
+
+  variables {
+    alarm_actions = ["arn:aws:sns:eu-west-1:123456789012:mde-bridge-alarms"]
+  }
+
+  assert {
+    condition = alltrue(concat(
+      [for a in module.action_executor[0].alarms : toset(a.alarm_actions) == toset(var.alarm_actions)],
+      [for q in [module.action_queue[0], module.executor_polls[0]] : toset(q.dlq_alarm.alarm_actions) == toset(var.alarm_actions)],
+    ))
+    error_message = "The executor's and its queues' alarms notify alarm_actions."
+  }
+}
+
+# More attempts of the executor move the queues' redrive further out: the executor always records a failure
+# before SQS moves the message to a dead-letter queue.
+run "executor_attempts_move_the_redrive" {
+  command = plan
+
+  variables {
+    executor_settings = { max_attempts = "12" }
+  }
+
+  assert {
+    condition = (
+      module.executor_polls[0].settings.max_receive_count == 14 && module.action_queue[0].settings.max_receive_count == 14
+      && module.action_executor[0].environment["MDE_BRIDGE_EXECUTOR_MAX_ATTEMPTS"] == "12"
+    )
+    error_message = "With max_attempts = 12 both queues redrive after 14 receives."
+  }
+}
+
+run "bad_executor_settings_are_refused" {
+  command = plan
+
+  variables {
+    executor_settings = { concurrency = "8", audit_prefix = "elsewhere/", max_attempts = "many" }
+  }
+
+  expect_failures = [var.executor_settings]
+}
+
+# The executor writes under indicator_prefix, so the prefix must stay apart from export_prefix even without
+# indicator-push.
+run "an_indicator_prefix_inside_the_export_prefix_is_caught_for_the_executor" {
+  command = apply
+
+  variables {
+    enable_indicator_push = false
+    indicator_prefix      = "exports/webhook"
+  }
+
+  expect_failures = [check.indicator_prefix_apart_from_export_prefix]
 }
