@@ -13,6 +13,7 @@ macro_rules! say {
 mod check_config;
 mod check_tenant;
 mod demo;
+mod demo_actions;
 mod export;
 mod progress;
 mod push;

@@ -169,3 +169,83 @@ fn a_second_demo_run_resumes_from_the_checkpoints_and_exports_nothing_twice() {
     assert!(second.status.success(), "{stdout}");
     assert!(stdout.contains("0 records in 0 gzip NDJSON objects"), "{stdout}");
 }
+
+#[test]
+fn the_demo_shows_every_function_and_a_second_run_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dir.path().join("demo");
+    let run = || {
+        let out = mde_bridge()
+            .arg("demo")
+            .arg("--out")
+            .arg(&demo)
+            .output()
+            .expect("run demo");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let first = run();
+    for line in [
+        "imported 15; rejected 2 invalid (each names its field) and 8 over the cap",
+        "webhook + executor   isolate ",
+        "Defender reports the Isolate action",
+        "isolated: true",
+    ] {
+        assert!(first.contains(line), "{line:?} in:\n{first}");
+    }
+    let audit = std::fs::read_dir(demo.join("exports/audit/requests"))
+        .expect("audit records")
+        .next()
+        .expect("one record")
+        .expect("entry")
+        .path();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&audit).expect("read")).expect("json");
+    assert_eq!(record["outcome"]["code"], "succeeded", "{record}");
+    assert_eq!(record["key_id"], "demo-soar");
+    assert!(demo.join("exports/rejects").is_dir(), "rejects are kept");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(demo.join("secrets.json"))
+            .expect("secrets")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the secrets file is the owner's only");
+    }
+    let text = std::fs::read_to_string(demo.join("secrets.json")).expect("secrets");
+    for file in walk(&demo.join("exports")) {
+        let content = std::fs::read(&file).expect("read");
+        let content = String::from_utf8_lossy(&content);
+        assert!(
+            !content.contains(mde_sandbox::DEMO_CLIENT_SECRET) && !content.contains("whsec_"),
+            "no secret in {}",
+            file.display()
+        );
+    }
+    assert!(text.contains("whsec_"), "the partner key is in the secrets file");
+
+    let second = run();
+    assert!(
+        second.contains("0 new records: resumed from the checkpoints of the last run"),
+        "{second}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
