@@ -15,10 +15,11 @@ pub async fn run(file: Option<&Path>, only: &[TenantId]) -> Result<()> {
     let reports = check_all(&wiring, only).await?;
     let unhealthy = reports.iter().filter(|h| !h.healthy).count();
     if unhealthy > 0 {
-        bail!(
+        return Err(crate::NeedsAttention(format!(
             "{unhealthy} of {} tenant(s) need attention (see above)",
             reports.len()
-        );
+        ))
+        .into());
     }
     Ok(())
 }

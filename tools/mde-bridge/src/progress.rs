@@ -21,11 +21,27 @@ pub struct Terminal {
     bars: Option<MultiProgress>,
 }
 
+/// Whether plain progress lines go to stderr (not with `-q`, not in Lambda's JSON log format).
+static PLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// A plain progress line on stderr, unless the user asked for quiet or stderr carries JSON logs only.
+pub fn note(text: std::fmt::Arguments<'_>) {
+    if PLAIN.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{text}");
+    }
+}
+
+/// Whether stderr carries JSON logs only (`AWS_LAMBDA_LOG_FORMAT=JSON`, as in Lambda).
+pub fn json_logs() -> bool {
+    std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
 impl Terminal {
-    /// Looks at stderr once.
-    pub fn detect() -> Self {
-        let bars = std::io::stderr()
-            .is_terminal()
+    /// Looks at stderr once: bars on a terminal, plain lines in a pipe, neither when `quiet` or with JSON logs.
+    pub fn detect(quiet: bool) -> Self {
+        let plain = !quiet && !json_logs();
+        PLAIN.store(plain, std::sync::atomic::Ordering::Relaxed);
+        let bars = (plain && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Self { bars }
     }
@@ -138,7 +154,7 @@ struct Lines {
 
 impl ExportObserver for Lines {
     fn started(&self, tenant: &TenantId, dataset: Dataset) {
-        eprintln!("{tenant} {dataset}: exporting");
+        note(format_args!("{tenant} {dataset}: exporting"));
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         last.insert((tenant.clone(), dataset), Instant::now());
     }
@@ -148,11 +164,16 @@ impl ExportObserver for Lines {
         let at = last.entry((tenant.clone(), dataset)).or_insert_with(Instant::now);
         if at.elapsed() >= PLAIN_EVERY {
             *at = Instant::now();
-            eprintln!("{tenant} {dataset}: {}", counts(progress));
+            note(format_args!("{tenant} {dataset}: {}", counts(progress)));
         }
     }
 
     fn finished(&self, summary: &DatasetRunSummary) {
-        eprintln!("{} {}: {}", summary.tenant_id, summary.dataset, outcome(summary));
+        note(format_args!(
+            "{} {}: {}",
+            summary.tenant_id,
+            summary.dataset,
+            outcome(summary)
+        ));
     }
 }

@@ -69,7 +69,7 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
         done += group.iter().map(|m| m.1).sum::<usize>();
         match &bar {
             Some(bar) => bar.set_position(done as u64),
-            None => eprintln!("pushed {done}/{total} indicators"),
+            None => crate::progress::note(format_args!("pushed {done}/{total} indicators")),
         }
     }
     if let Some(bar) = bar {
@@ -99,9 +99,10 @@ pub async fn run(config: Option<&Path>, args: PushArgs, terminal: &Terminal) -> 
     let rejected = summary.rejected;
     match (rejected, deferred.len()) {
         (0, 0) => Ok(()),
-        (r, 0) => bail!(
+        (r, 0) => Err(crate::NeedsAttention(format!(
             "{r} indicator(s) or message part(s) rejected: fix them as each reason says and push them again"
-        ),
+        ))
+        .into()),
         (_, d) => bail!(
             "{d} message(s) could not be completed now (see the reasons above): nothing was lost; push the same file again \
              once the cause is fixed (imports are upserts, deletes of what is gone are no-ops)"

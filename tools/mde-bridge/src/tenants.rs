@@ -191,7 +191,11 @@ pub async fn run(file: Option<&Path>, command: TenantsCommand) -> Result<()> {
                 }
             }
             report_problems(&scan);
-            eprintln!("{} tenant(s) in {}", scan.tenants.len(), registry.describe());
+            crate::progress::note(format_args!(
+                "{} tenant(s) in {}",
+                scan.tenants.len(),
+                registry.describe()
+            ));
         }
         TenantsCommand::Show { tenant } => {
             let record = existing(registry.as_ref(), &tenant).await?;
@@ -261,7 +265,11 @@ pub async fn run(file: Option<&Path>, command: TenantsCommand) -> Result<()> {
             match path {
                 Some(path) => {
                     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("{} tenant(s) written to {}", scan.tenants.len(), path.display());
+                    crate::progress::note(format_args!(
+                        "{} tenant(s) written to {}",
+                        scan.tenants.len(),
+                        path.display()
+                    ));
                 }
                 None => out.write_all(text.as_bytes())?,
             }
