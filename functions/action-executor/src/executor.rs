@@ -47,6 +47,7 @@ pub struct Executor {
     polls: Arc<dyn Queue>,
     clock: Arc<dyn Clock>,
     settings: ExecutorSettings,
+    metrics: bool,
 }
 
 /// The shortest wait before a retry, doubled per receive up to SQS's 15 minutes.
@@ -84,7 +85,14 @@ impl Executor {
             polls,
             clock,
             settings,
+            metrics: false,
         }
+    }
+
+    /// The same executor, printing CloudWatch EMF lines on stdout as requests end or retry (under Lambda).
+    pub fn emitting_metrics(mut self) -> Self {
+        self.metrics = true;
+        self
     }
 
     /// The executor of a configuration: one token client and Defender client for the process (shared with
@@ -345,6 +353,20 @@ impl Executor {
             self.schedule_poll(&saved.record, &action).await?;
         }
         log_state(&saved.record, &disposition);
+        if self.metrics {
+            let record = &saved.record;
+            let line = match (&disposition, &record.outcome) {
+                (Disposition::Retry { .. }, _) => Some(crate::metrics::retry_line(record.action, now)),
+                (Disposition::Done, Some(o)) if record.status == RequestStatus::Completed => {
+                    Some(crate::metrics::completed_line(record.action, o.code, now))
+                }
+                _ => None,
+            };
+            if let Some(line) = line {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+        }
         Ok(disposition)
     }
 

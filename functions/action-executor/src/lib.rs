@@ -14,6 +14,7 @@ mod executor;
 pub mod handler;
 pub mod hunting;
 pub mod indicators;
+pub mod metrics;
 pub mod records;
 pub mod step;
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     mde_platform::telemetry::init();
     let wiring = Wiring::load(None)?;
-    let executor = Executor::from_wiring(&wiring, None).await?;
+    let executor = Executor::from_wiring(&wiring, None).await?.emitting_metrics();
     let config = wiring.config();
     let mut queues = QueueSet::default();
     for url in [&config.webhook.queue_url, &config.executor.poll_queue_url]

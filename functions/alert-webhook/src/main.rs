@@ -22,6 +22,12 @@ async fn main() -> Result<(), Error> {
             _ => Bytes::new(),
         };
         let reply = webhook.handle(http::Request::from_parts(parts, bytes)).await;
+        {
+            use std::io::Write as _;
+            let line =
+                alert_webhook::metrics::answer_line(reply.status().as_u16(), time::OffsetDateTime::now_utc());
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
         let (parts, body) = reply.into_parts();
         Ok::<_, Error>(Response::from_parts(parts, Body::Binary(body)))
     }))

@@ -1324,3 +1324,21 @@ run "an_indicator_prefix_inside_the_export_prefix_is_caught_for_the_executor" {
 
   expect_failures = [check.indicator_prefix_apart_from_export_prefix]
 }
+
+run "the_operators_dashboard" {
+  command = apply
+
+  assert {
+    condition     = aws_cloudwatch_dashboard.this.dashboard_name == var.name_prefix
+    error_message = "one dashboard per deployment, named after it"
+  }
+  assert {
+    condition = alltrue([for ns in ["MdeBridge/IncidentExport", "MdeBridge/IndicatorPush", "MdeBridge/AlertWebhook", "MdeBridge/ActionExecutor", "MdeBridge/TokenBroker"] :
+    strcontains(aws_cloudwatch_dashboard.this.dashboard_body, ns)])
+    error_message = "the dashboard shows every function's metrics"
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets) == 8
+    error_message = "the dashboard's body is valid JSON with its eight widgets"
+  }
+}
