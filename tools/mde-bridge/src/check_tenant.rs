@@ -10,9 +10,9 @@ use mde_platform::wiring::Wiring;
 use token_broker::Broker;
 
 /// Checks the selected tenants (every enabled one when none is given); fails when any is unhealthy.
-pub async fn run(file: Option<&Path>, only: &[TenantId]) -> Result<()> {
+pub async fn run(file: Option<&Path>, only: &[TenantId], json: bool) -> Result<()> {
     let wiring = Wiring::load(file)?;
-    let reports = check_all(&wiring, only).await?;
+    let reports = check_all(&wiring, only, json).await?;
     let unhealthy = reports.iter().filter(|h| !h.healthy).count();
     if unhealthy > 0 {
         return Err(crate::NeedsAttention(format!(
@@ -26,7 +26,7 @@ pub async fn run(file: Option<&Path>, only: &[TenantId]) -> Result<()> {
 
 /// Runs the token-broker's health check for each tenant in-process and prints one block per tenant. A tenant
 /// asked for by id that is not an enabled tenant of the registry is an error, not a silent skip.
-pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantHealth>> {
+pub async fn check_all(wiring: &Wiring, only: &[TenantId], json: bool) -> Result<Vec<TenantHealth>> {
     let broker = Broker::from_wiring(wiring).await?;
     let tenants = wiring.tenants().await?;
     let snapshot = tenants.snapshot().await?;
@@ -49,7 +49,14 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantH
         .filter(|t| only.is_empty() || only.contains(&t.tenant_id))
     {
         let health = broker.check(&tenant.tenant_id).await?;
-        print_health(&tenant.display_name, &health)?;
+        if json {
+            say!(
+                "{}",
+                serde_json::json!({"display_name": tenant.display_name, "health": health})
+            )?;
+        } else {
+            print_health(&tenant.display_name, &health)?;
+        }
         reports.push(health);
     }
     let unknown = reports
@@ -58,7 +65,7 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId]) -> Result<Vec<TenantH
         .filter(|c| c.days_left.is_none() && c.problem.is_none())
         .map(|c| c.secret_id.as_str())
         .collect::<std::collections::BTreeSet<_>>();
-    for secret in unknown {
+    for secret in unknown.into_iter().filter(|_| !json) {
         say!(
             "credential {secret:?}: expiry unknown; add \"expires_on\" to the client secret's JSON to have it \
              reported and alarmed on (a certificate's is read from it)"

@@ -50,7 +50,7 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
     // The file goes through the same loader, validation and composition root as every function's.
     let wiring = Wiring::load(Some(&config_path))?;
     say!("\ntenant checks (token-broker health, in-process):")?;
-    let reports = crate::check_tenant::check_all(&wiring, &[]).await?;
+    let reports = crate::check_tenant::check_all(&wiring, &[], false).await?;
     let tokens = sandbox
         .requests()
         .iter()
@@ -68,6 +68,7 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
         tenants: Vec::new(),
         since: None,
         out: None,
+        json: false,
     };
     let store = wiring.object_store().await;
     let summary = crate::export::export(&wiring, store.clone(), &args, terminal).await?;

@@ -25,6 +25,8 @@ pub struct ExportArgs {
     pub since: Option<String>,
     /// A directory or `s3://bucket/prefix`; the configuration's `[storage]` when absent.
     pub out: Option<String>,
+    /// Print the summary as JSON.
+    pub json: bool,
 }
 
 /// Loads the configuration (explaining how to start when there is none), applies `--out`, and runs one export.
@@ -47,10 +49,14 @@ pub async fn run(file: Option<&Path>, args: ExportArgs, terminal: &Terminal) -> 
     };
     let store = wiring.object_store_for(&storage).await;
     let summary = export(&wiring, store.clone(), &args, terminal).await?;
-    print_summary(&summary)?;
-    let written: u64 = summary.datasets.iter().map(|d| d.objects).sum();
-    if written > 0 {
-        say!("exports are under {}", store.location(""))?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        print_summary(&summary)?;
+        let written: u64 = summary.datasets.iter().map(|d| d.objects).sum();
+        if written > 0 {
+            say!("exports are under {}", store.location(""))?;
+        }
     }
     if summary.has_failures() {
         let advanced = summary

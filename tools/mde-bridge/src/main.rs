@@ -80,6 +80,9 @@ enum Command {
         /// Only this tenant (repeatable); every enabled tenant when absent.
         #[arg(long = "tenant")]
         tenants: Vec<mde_contracts::TenantId>,
+        /// One JSON line per tenant instead ({"display_name", "health": schemas' TenantHealth}).
+        #[arg(long)]
+        json: bool,
     },
     /// Lists, shows, adds, updates, disables, imports and exports the tenants of the configured registry
     /// ([registry] in the configuration: inline, a file, or DynamoDB).
@@ -101,6 +104,9 @@ enum Command {
         /// A directory or s3://bucket/prefix; the configuration's [storage] when absent.
         #[arg(long)]
         out: Option<String>,
+        /// Print the run summary as JSON (schemas/export-run-summary.schema.json) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Pushes threat-intel indicators from a JSON Lines file (one indicator, or one indicator message, per line)
     /// into the configured tenants through the indicator-push core: validated (each error names the field),
@@ -174,18 +180,22 @@ async fn main() -> ExitCode {
     mde_platform::telemetry::init_with_writer(level, terminal.log_writer());
     let outcome = match cli.command {
         Command::Demo { out } => demo::run(&out, &terminal).await,
-        Command::CheckTenant { tenants } => check_tenant::run(cli.config.as_deref(), &tenants).await,
+        Command::CheckTenant { tenants, json } => {
+            check_tenant::run(cli.config.as_deref(), &tenants, json).await
+        }
         Command::Export {
             datasets,
             tenants,
             since,
             out,
+            json,
         } => {
             let args = export::ExportArgs {
                 datasets,
                 tenants,
                 since,
                 out,
+                json,
             };
             export::run(cli.config.as_deref(), args, &terminal).await
         }

@@ -109,12 +109,30 @@ async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_
     };
     let all = run(&[]).await.expect("join");
     let stdout = String::from_utf8_lossy(&all.stdout);
-    assert!(!all.status.success(), "Fabrikam lacks Machine.Isolate: {stdout}");
+    assert_eq!(
+        all.status.code(),
+        Some(3),
+        "needs attention: Fabrikam lacks Machine.Isolate: {stdout}"
+    );
     assert!(
         stdout.contains("missing Machine.Isolate"),
         "Ti.ReadWrite (granted) is enough to add indicators, isolating needs Machine.Isolate: {stdout}"
     );
     assert!(String::from_utf8_lossy(&all.stderr).contains("1 of 2 tenant(s) need attention"));
+
+    let json = run(&["--json"]).await.expect("join");
+    assert_eq!(json.status.code(), Some(3));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per tenant");
+    let fabrikam = lines
+        .iter()
+        .find(|l| l["display_name"] == "Fabrikam")
+        .expect("Fabrikam");
+    assert_eq!(fabrikam["health"]["healthy"], false);
+    assert!(fabrikam.to_string().contains("Machine.Isolate"), "{fabrikam}");
 
     let healthy = run(&["--tenant", mde_sandbox::DEMO_TENANT_FULL])
         .await
@@ -125,13 +143,41 @@ async fn check_tenant_fails_when_a_tenant_needs_consent_and_passes_when_all_are_
         String::from_utf8_lossy(&healthy.stdout)
     );
 
+    let exports = dir.path().join("exports");
+    let export = {
+        let mut cmd = mde_bridge();
+        cmd.args([
+            "export",
+            "--json",
+            "--tenant",
+            mde_sandbox::DEMO_TENANT_FULL,
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--out")
+        .arg(&exports);
+        tokio::task::spawn_blocking(move || cmd.output().expect("run export"))
+            .await
+            .expect("join")
+    };
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let summary: mde_contracts::ExportRunSummary =
+        serde_json::from_slice(&export.stdout).expect("--json prints the run summary");
+    assert_eq!(summary.datasets.len(), 1);
+    assert!(summary.datasets[0].records > 0);
+
     let unknown = run(&["--tenant", "00000000-0000-4000-8000-0000000000ab"])
         .await
         .expect("join");
     let stderr = String::from_utf8_lossy(&unknown.stderr);
-    assert!(
-        !unknown.status.success(),
-        "an unknown tenant is not a silent success"
+    assert_eq!(
+        unknown.status.code(),
+        Some(1),
+        "an unknown tenant is a failure, not a silent success"
     );
     assert!(stderr.contains("is not in the tenant registry"), "{stderr}");
 }
@@ -171,7 +217,7 @@ fn a_second_demo_run_resumes_from_the_checkpoints_and_exports_nothing_twice() {
 }
 
 #[test]
-fn the_demo_shows_every_function_and_a_second_run_resumes() {
+fn the_demo_shows_every_function_and_where_its_files_are() {
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = dir.path().join("demo");
     let run = || {
@@ -229,12 +275,6 @@ fn the_demo_shows_every_function_and_a_second_run_resumes() {
         );
     }
     assert!(text.contains("whsec_"), "the partner key is in the secrets file");
-
-    let second = run();
-    assert!(
-        second.contains("0 new records: resumed from the checkpoints of the last run"),
-        "{second}"
-    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
