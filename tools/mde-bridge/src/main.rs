@@ -162,6 +162,10 @@ enum Command {
         /// Also read and check the application credential secret.
         #[arg(long)]
         secret: bool,
+        /// Print the report as JSON ({"valid", "user_agent", "cloud", "credential", "storage", "registry",
+        /// "credentials"}).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -215,7 +219,7 @@ async fn main() -> ExitCode {
             };
             push::run(cli.config.as_deref(), args, &terminal).await
         }
-        Command::CheckConfig { secret } => check_config::run(cli.config.as_deref(), secret).await,
+        Command::CheckConfig { secret, json } => check_config::run(cli.config.as_deref(), secret, json).await,
         Command::Tenants(command) => tenants::run(cli.config.as_deref(), command).await,
         Command::Webhook(command) => webhook::run(cli.config.as_deref(), command).await,
         Command::Completions { shell } => {

@@ -184,3 +184,98 @@ fn quiet_means_a_silent_stderr_and_json_logs_mean_nothing_but_json() {
         );
     }
 }
+
+/// A configuration over a running sandbox: Contoso (healthy, exports mde_alerts, takes indicators) and Fabrikam
+/// (lacks permissions).
+fn sandbox_config(dir: &std::path::Path, base: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("secrets.json"),
+        serde_json::json!({"mde-bridge/app-credential": {"kind": "client_secret",
+            "client_id": mde_sandbox::DEMO_CLIENT_ID, "client_secret": mde_sandbox::DEMO_CLIENT_SECRET}})
+        .to_string(),
+    )
+    .expect("secrets");
+    let config = dir.join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
+             [cloud]\nlogin_url = \"{base}\"\nmde_api_url = \"{base}\"\nm365d_api_url = \"{base}\"\ngraph_url = \"{base}\"\n\
+             [credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n[storage]\nlocal_dir = \"out\"\n\
+             [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Contoso\"\ndatasets = [\"mde_alerts\"]\nactions = [\"add_indicator\"]\n\
+             [[tenants]]\ntenant_id = \"{}\"\ndisplay_name = \"Fabrikam\"\nactions = [\"isolate_device\"]\n",
+            mde_sandbox::DEMO_TENANT_FULL,
+            mde_sandbox::DEMO_TENANT_PARTIAL
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// Every command's `--json` output, its shape pinned by a snapshot; what changes from run to run (the sandbox's
+/// port, the directory, times, run ids, sizes) is replaced by placeholders.
+#[tokio::test]
+async fn every_commands_json_output_is_stable() {
+    let sandbox = mde_sandbox::Sandbox::start(mde_sandbox::SandboxConfig::default())
+        .await
+        .expect("sandbox");
+    let base = sandbox.base_url();
+    let dir = tempfile::tempdir().expect("dir");
+    let config = sandbox_config(dir.path(), &base);
+    let config = config.to_str().expect("utf-8").to_owned();
+    std::fs::write(
+        dir.path().join("iocs.jsonl"),
+        "{\"indicatorValue\": \"evil.example.net\", \"indicatorType\": \"DomainName\", \"action\": \"Block\", \"title\": \"C2\", \"description\": \"d\"}\n\
+         {\"indicatorValue\": \"10.0.0.1\", \"indicatorType\": \"IpAddress\", \"action\": \"Block\", \"title\": \"private\", \"description\": \"d\"}\n",
+    )
+    .expect("iocs");
+    let iocs = dir.path().join("iocs.jsonl");
+    let iocs = iocs.to_str().expect("utf-8").to_owned();
+    let full = mde_sandbox::DEMO_TENANT_FULL;
+    let cases: Vec<(&str, Vec<&str>, i32)> = vec![
+        ("check-config", vec!["check-config", "--secret", "--json"], 0),
+        ("consent-url", vec!["consent-url", "--tenant", full, "--json"], 0),
+        ("check-tenant", vec!["check-tenant", "--json"], 3),
+        ("export", vec!["export", "--json"], 0),
+        (
+            "push",
+            vec!["push", "--file", &iocs, "--tenant", full, "--json"],
+            3,
+        ),
+        ("tenants-list", vec!["tenants", "list", "--json"], 0),
+    ];
+    let dir_text = dir.path().display().to_string();
+    for (name, args, code) in cases {
+        let mut full_args = args.clone();
+        full_args.extend(["--config", &config]);
+        let (out, base, dir_text) = {
+            let (base, dir_text) = (base.clone(), dir_text.clone());
+            let args: Vec<String> = full_args.iter().map(|a| (*a).to_owned()).collect();
+            let out = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                mde_bridge(&refs)
+            })
+            .await
+            .expect("join");
+            (out, base, dir_text)
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout(&out)
+            .replace(base.trim_end_matches('/'), "http://<sandbox>")
+            .replace(&dir_text, "<dir>");
+        insta::with_settings!({filters => vec![
+            (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "<time>"),
+            (r"\d{8}T\d{6}(\.\d+)?Z?(-[0-9a-f]{8})?", "<stamp>"),
+            (r#""(bytes|lag_seconds|days_left)": \d+"#, r#""$1": <n>"#),
+            (r"dt=\d{4}-\d{2}-\d{2}", "dt=<date>"),
+            (r#"-[^"/]*iocs_jsonl"#, "-<file>"),
+        ]}, {
+            insta::assert_snapshot!(format!("json-{name}"), text);
+        });
+    }
+}
