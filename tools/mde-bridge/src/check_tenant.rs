@@ -12,7 +12,8 @@ use token_broker::Broker;
 /// Checks the selected tenants (every enabled one when none is given); fails when any is unhealthy.
 pub async fn run(file: Option<&Path>, only: &[TenantId], json: bool) -> Result<()> {
     let wiring = Wiring::load(file)?;
-    let reports = check_all(&wiring, only, json).await?;
+    let output = if json { Output::JsonLines } else { Output::Text };
+    let reports = check_all(&wiring, only, output).await?;
     let unhealthy = reports.iter().filter(|h| !h.healthy).count();
     if unhealthy > 0 {
         return Err(crate::NeedsAttention(format!(
@@ -24,9 +25,20 @@ pub async fn run(file: Option<&Path>, only: &[TenantId], json: bool) -> Result<(
     Ok(())
 }
 
-/// Runs the token-broker's health check for each tenant in-process and prints one block per tenant. A tenant
+/// How `check_all` reports each tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A block of text per tenant.
+    Text,
+    /// One JSON object per tenant and line.
+    JsonLines,
+    /// Nothing (the caller reports).
+    Silent,
+}
+
+/// Runs the token-broker's health check for each tenant in-process and reports each as `output` says. A tenant
 /// asked for by id that is not an enabled tenant of the registry is an error, not a silent skip.
-pub async fn check_all(wiring: &Wiring, only: &[TenantId], json: bool) -> Result<Vec<TenantHealth>> {
+pub async fn check_all(wiring: &Wiring, only: &[TenantId], output: Output) -> Result<Vec<TenantHealth>> {
     let broker = Broker::from_wiring(wiring).await?;
     let tenants = wiring.tenants().await?;
     let snapshot = tenants.snapshot().await?;
@@ -49,13 +61,13 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId], json: bool) -> Result
         .filter(|t| only.is_empty() || only.contains(&t.tenant_id))
     {
         let health = broker.check(&tenant.tenant_id).await?;
-        if json {
-            say!(
+        match output {
+            Output::JsonLines => say!(
                 "{}",
                 serde_json::json!({"display_name": tenant.display_name, "health": health})
-            )?;
-        } else {
-            print_health(&tenant.display_name, &health)?;
+            )?,
+            Output::Text => print_health(&tenant.display_name, &health)?,
+            Output::Silent => {}
         }
         reports.push(health);
     }
@@ -65,7 +77,7 @@ pub async fn check_all(wiring: &Wiring, only: &[TenantId], json: bool) -> Result
         .filter(|c| c.days_left.is_none() && c.problem.is_none())
         .map(|c| c.secret_id.as_str())
         .collect::<std::collections::BTreeSet<_>>();
-    for secret in unknown.into_iter().filter(|_| !json) {
+    for secret in unknown.into_iter().filter(|_| output == Output::Text) {
         say!(
             "credential {secret:?}: expiry unknown; add \"expires_on\" to the client secret's JSON to have it \
              reported and alarmed on (a certificate's is read from it)"

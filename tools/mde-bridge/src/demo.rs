@@ -11,7 +11,13 @@ use mde_sandbox::{Sandbox, SandboxConfig};
 
 /// Starts the sandbox, writes a configuration for its demo tenants under `out`, runs the tenant checks and
 /// exports every dataset, through the same code the functions run.
-pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()> {
+pub async fn run(out: &Path, json: bool, terminal: &crate::progress::Terminal) -> Result<()> {
+    // With --json the lines below are not printed: one JSON object at the end says everything.
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            if json { Ok::<(), std::io::Error>(()) } else { use std::io::Write as _; writeln!(std::io::stdout().lock(), $($arg)*) }
+        }};
+    }
     let sandbox = Sandbox::start(SandboxConfig::default())
         .await
         .context("starting the sandbox")?;
@@ -50,7 +56,16 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
     // The file goes through the same loader, validation and composition root as every function's.
     let wiring = Wiring::load(Some(&config_path))?;
     say!("\ntenant checks (token-broker health, in-process):")?;
-    let reports = crate::check_tenant::check_all(&wiring, &[], false).await?;
+    let reports = crate::check_tenant::check_all(
+        &wiring,
+        &[],
+        if json {
+            crate::check_tenant::Output::Silent
+        } else {
+            crate::check_tenant::Output::Text
+        },
+    )
+    .await?;
     let tokens = sandbox
         .requests()
         .iter()
@@ -72,7 +87,9 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
     };
     let store = wiring.object_store().await;
     let summary = crate::export::export(&wiring, store.clone(), &args, terminal).await?;
-    crate::export::print_summary(&summary)?;
+    if !json {
+        crate::export::print_summary(&summary)?;
+    }
     let records: u64 = summary.datasets.iter().map(|d| d.records).sum();
     let objects: u64 = summary.datasets.iter().map(|d| d.objects).sum();
     say!(
@@ -163,6 +180,23 @@ pub async fn run(out: &Path, terminal: &crate::progress::Terminal) -> Result<()>
          `mde-sandbox --listen 127.0.0.1:8080`; copy {} and point its [cloud] URLs there (the demo rewrites its own)",
         config_path.display()
     )?;
+    if json {
+        let report = serde_json::json!({
+            "configuration": config_path,
+            "secrets": secrets,
+            "tenant_checks": reports,
+            "export": {"summary": summary, "location": store.location("")},
+            "indicator_push": {"summary": pushed.summary, "invalid": pushed.invalid, "over_cap": pushed.over_cap},
+            "webhook": {"request_id": action.request_id, "machine_id": action.machine_id, "isolated": action.isolated,
+                "audit_location": action.audit_location, "status": action.status},
+        });
+        use std::io::Write as _;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
+    }
     sandbox.shutdown().await;
     if outcome["code"] != "succeeded" || !action.isolated || imported == 0 || pushed.invalid != 2 {
         anyhow::bail!("the demo did not go as expected (see above)");

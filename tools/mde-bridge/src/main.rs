@@ -73,6 +73,10 @@ enum Command {
         /// Where the demo's configuration and outputs go.
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
+        /// One JSON object at the end instead of the lines ({"configuration", "secrets", "tenant_checks",
+        /// "export", "indicator_push", "webhook"}).
+        #[arg(long)]
+        json: bool,
     },
     /// Checks each enabled tenant of the registry: token per API, missing application permissions, the consent
     /// URL to fix it, and the credential's expiry. Exits 3 when a tenant needs attention.
@@ -183,7 +187,7 @@ async fn main() -> ExitCode {
     };
     mde_platform::telemetry::init_with_writer(level, terminal.log_writer());
     let outcome = match cli.command {
-        Command::Demo { out } => demo::run(&out, &terminal).await,
+        Command::Demo { out, json } => demo::run(&out, json, &terminal).await,
         Command::CheckTenant { tenants, json } => {
             check_tenant::run(cli.config.as_deref(), &tenants, json).await
         }

@@ -289,3 +289,24 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn the_demo_in_json_prints_one_object_that_says_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = mde_bridge()
+        .args(["demo", "--json", "--out"])
+        .arg(dir.path().join("demo"))
+        .output()
+        .expect("run demo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    assert_eq!(report["tenant_checks"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report["indicator_push"]["invalid"], 2);
+    assert_eq!(report["webhook"]["isolated"], true);
+    assert_eq!(report["webhook"]["status"]["outcome"]["code"], "succeeded");
+    assert!(
+        report["export"]["summary"]["datasets"]
+            .as_array()
+            .is_some_and(|d| d.len() == 7)
+    );
+}
