@@ -298,10 +298,14 @@ async fn existing(registry: &dyn TenantRegistry, tenant: &TenantId) -> Result<Te
 
 fn report_problems(scan: &RegistryScan) {
     for p in &scan.problems {
-        eprintln!(
-            "warning: record {} cannot be read and is skipped: {}",
-            p.key, p.reason
-        );
+        if crate::progress::json_logs() {
+            tracing::warn!(record = %p.key, reason = %p.reason, "a registry record cannot be read and is skipped");
+        } else {
+            eprintln!(
+                "warning: record {} cannot be read and is skipped: {}",
+                p.key, p.reason
+            );
+        }
     }
 }
 
@@ -435,7 +439,11 @@ async fn import(
     )?;
     if !failures.is_empty() {
         for (n, e) in &failures {
-            eprintln!("line {n}: {e}");
+            if crate::progress::json_logs() {
+                tracing::error!(line = n, error = %e, "an import line was not imported");
+            } else {
+                eprintln!("line {n}: {e}");
+            }
         }
         bail!(
             "{} line(s) were not imported (see above); the others were: fix them and import the file again",

@@ -119,16 +119,26 @@ async fn serve(config: Option<&Path>, listen: SocketAddr, execute: bool) -> Resu
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let address = listener.local_addr()?;
-    eprintln!(
-        "alert-webhook on http://{address}: POST /v1/events, GET /v1/requests/{{id}}, GET /v1/openapi.json{}",
-        match (in_memory, execute) {
-            (true, true) =>
-                " (accepted requests performed here by the action executor; audit records in [storage])",
-            (true, false) =>
-                " (accepted requests kept in memory: --execute performs them, [webhook] queue_url sends them to SQS)",
-            _ => "",
+    let mode = match (in_memory, execute) {
+        (true, true) => {
+            " (accepted requests performed here by the action executor; audit records in [storage])"
         }
-    );
+        (true, false) => {
+            " (accepted requests kept in memory: --execute performs them, [webhook] queue_url sends them to SQS)"
+        }
+        _ => "",
+    };
+    if crate::progress::json_logs() {
+        // Nothing but JSON on stderr in that format.
+        eprintln!(
+            "{}",
+            serde_json::json!({"level": "INFO", "message": "alert-webhook listening", "url": format!("http://{address}"), "mode": mode.trim()})
+        );
+    } else {
+        eprintln!(
+            "alert-webhook on http://{address}: POST /v1/events, GET /v1/requests/{{id}}, GET /v1/openapi.json{mode}"
+        );
+    }
     let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
         let webhook = Arc::clone(&webhook);
         async move {
