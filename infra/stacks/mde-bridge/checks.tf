@@ -1,23 +1,115 @@
-# Only the token-broker may read a credential (the application's and every extra one). A statement of
-# incident-export, indicator-push, alert-webhook or action-executor fails this check if it names a credential
-# secret's ARN (any action), or if it could read a secret - it names the secretsmanager service (any action, any
-# case) or a wildcard that matches GetSecretValue (e.g. "*", "secretsmanager:G*", "secrets*:*") - on anything but
-# the secrets that function may read: alert-webhook its partner-keys secret, by exact ARN; the others none
-# (action-executor, like indicator-push, gets its tokens from the broker).
+# The stack's inventory: every function, queue, table and bucket it deploys (the module instances of whatever is
+# enabled). The checks below iterate over it, and so do the outputs log_groups and queues: a module instance listed
+# here is held to every guarantee at once. A new one must be listed; check.the_inventory_is_complete catches a
+# queue, table, bucket or function handed to a function (its environment) that is not.
 locals {
-  non_broker_functions = concat(
-    [{ statements = module.incident_export.policy_statements, readable_secrets = [] }],
-    [for m in module.indicator_push : { statements = m.policy_statements, readable_secrets = [] }],
-    [for m in module.alert_webhook : { statements = m.policy_statements, readable_secrets = aws_secretsmanager_secret.webhook_partner_keys[*].arn }],
-    [for m in module.action_executor : { statements = m.policy_statements, readable_secrets = [] }],
+  functions = merge(
+    { "token-broker" = module.token_broker, "incident-export" = module.incident_export },
+    { for m in module.indicator_push : "indicator-push" => m },
+    { for m in module.alert_webhook : "alert-webhook" => m },
+    { for m in module.action_executor : "action-executor" => m },
   )
+  queues  = concat([module.export_failures], module.fan_out, module.indicator_queue, module.action_queue, module.executor_polls)
+  tables  = concat([module.registry], module.webhook_requests)
+  buckets = [module.exports]
+}
+
+check "the_inventory_is_complete" {
+  assert {
+    condition = alltrue(flatten([
+      for f in local.functions : [
+        for k, v in f.environment :
+        endswith(k, "_QUEUE_URL") ? contains(concat(local.queues[*].url, local.queues[*].dlq_url), v) :
+        endswith(k, "_TABLE") ? contains(local.tables[*].name, v) :
+        endswith(k, "_BUCKET") ? contains(local.buckets[*].bucket, v) :
+        endswith(k, "_FUNCTION") ? contains([for g in local.functions : g.function_name], v) : true
+      ]
+    ]))
+    error_message = "A function's environment names a queue (*_QUEUE_URL), table (*_TABLE), bucket (*_BUCKET) or function (*_FUNCTION) missing from the inventory in checks.tf: list it there, so the stack's checks cover it."
+  }
+}
+
+# Every queue redrives to a dead-letter queue of its own, which an alarm watches (a message visible: ALARM,
+# notifying alarm_actions).
+check "every_queue_has_a_dead_letter_queue_and_an_alarm" {
+  assert {
+    condition = alltrue([
+      for q in local.queues : try(
+        jsondecode(q.redrive_policy).deadLetterTargetArn == q.dlq_arn && jsondecode(q.redrive_policy).maxReceiveCount >= 1
+        && q.settings.dlq_name != q.settings.name
+        && q.dlq_alarm.namespace == "AWS/SQS" && q.dlq_alarm.metric_name == "ApproximateNumberOfMessagesVisible"
+        && length(q.dlq_alarm.dimensions) == 1 && q.dlq_alarm.dimensions.QueueName == q.settings.dlq_name
+        && q.dlq_alarm.threshold == 0 && q.dlq_alarm.comparison_operator == "GreaterThanThreshold"
+        && toset(q.dlq_alarm.alarm_actions) == toset(var.alarm_actions),
+        false
+      )
+    ])
+    error_message = "Every queue must redrive to its own dead-letter queue, and an alarm (notifying alarm_actions) must watch that dead-letter queue for visible messages: create queues with modules/queue and list them in local.queues."
+  }
+}
+
+# Data at rest is encrypted with the stack's key: both queues of every queue pair, every table, every bucket
+# (SSE-KMS) and every function's log group.
+check "everything_is_encrypted_with_the_stack_key" {
+  assert {
+    condition = alltrue(concat(
+      [for q in local.queues : try(q.settings.kms_master_key_id == aws_kms_key.this.arn && q.settings.dlq_kms_master_key_id == aws_kms_key.this.arn, false)],
+      [for t in local.tables : try(t.settings.sse_enabled && t.settings.sse_kms_key_arn == aws_kms_key.this.arn, false)],
+      [for b in local.buckets : try(b.encryption.sse_algorithm == "aws:kms" && b.encryption.kms_master_key_id == aws_kms_key.this.arn, false)],
+      [for f in local.functions : try(f.log_group.kms_key_id == aws_kms_key.this.arn, false)],
+    ))
+    error_message = "Every queue and dead-letter queue, table, bucket (SSE-KMS) and log group must be encrypted with the stack's KMS key."
+  }
+}
+
+# Every function has an alarm on its Errors (any error: ALARM, notifying alarm_actions) and its own log group
+# with a retention (0 would keep the logs forever).
+check "every_function_alarms_on_errors_and_keeps_its_logs" {
+  assert {
+    condition = alltrue([
+      for f in local.functions : try(
+        f.alarms.errors.namespace == "AWS/Lambda" && f.alarms.errors.metric_name == "Errors"
+        && length(f.alarms.errors.dimensions) == 1 && f.alarms.errors.dimensions.FunctionName == f.function_name
+        && f.alarms.errors.threshold == 0 && f.alarms.errors.comparison_operator == "GreaterThanThreshold"
+        && toset(f.alarms.errors.alarm_actions) == toset(var.alarm_actions)
+        && f.log_group.name == "/aws/lambda/${f.function_name}" && f.log_group.retention_in_days > 0,
+        false
+      )
+    ])
+    error_message = "Every function must have an Errors alarm (notifying alarm_actions) and its log group /aws/lambda/<name> with a retention: create functions with modules/function and list them in local.functions."
+  }
+}
+
+# Only the token-broker may read a credential (the application's and every extra one). A statement of any other
+# function (every one of local.functions), or of the stack's other IAM policies (the scheduler's role policy, the
+# operators' registry writer policy), fails this check if it names a credential secret's ARN (any action), or if it
+# could read a secret - it names the secretsmanager service (any action, any case) or a wildcard that matches
+# GetSecretValue (e.g. "*", "secretsmanager:G*", "secrets*:*") - on anything but the secrets it may read:
+# alert-webhook its partner-keys secret, by exact ARN; every other one none (action-executor, like indicator-push,
+# gets its tokens from the broker).
+locals {
+  readable_secrets = { "alert-webhook" = aws_secretsmanager_secret.webhook_partner_keys[*].arn }
+  non_broker_functions = [
+    for name, f in local.functions : { statements = f.policy_statements, readable_secrets = try(local.readable_secrets[name], []) }
+    if name != "token-broker"
+  ]
+  # As AWS gets them: Action and Resource may be a string or a list; NotAction and NotResource count as "*".
+  other_policies = [
+    for p in [aws_iam_role_policy.scheduler.policy, aws_iam_policy.registry_writer.policy] : {
+      statements = [
+        for s in jsondecode(p).Statement : { actions = flatten([try(s.Action, "*")]), resources = flatten([try(s.Resource, "*")]) }
+        if s.Effect == "Allow"
+      ]
+      readable_secrets = []
+    }
+  ]
   secret_read_actions = ["secretsmanager:getsecretvalue", "secretsmanager:batchgetsecretvalue"]
 }
 
 check "only_the_broker_reads_the_credential" {
   assert {
     condition = alltrue(flatten([
-      for f in local.non_broker_functions : [
+      for f in concat(local.non_broker_functions, local.other_policies) : [
         for s in f.statements : alltrue([
           # No credential secret's ARN, whatever the action.
           !anytrue([for r in s.resources : contains(local.credential_secret_arns, r)]),
@@ -34,7 +126,7 @@ check "only_the_broker_reads_the_credential" {
         ])
       ]
     ]))
-    error_message = "incident-export, indicator-push, alert-webhook and action-executor must not read the credential secrets: only the token-broker holds the application credential and the extra credentials (alert-webhook reads its partner-keys secret only)."
+    error_message = "No IAM policy of the stack but the token-broker's may read the credential secrets: only the token-broker holds the application credential and the extra credentials (alert-webhook reads its partner-keys secret only)."
   }
 }
 

@@ -55,23 +55,12 @@ output "incident_export_statements" {
 
 output "log_groups" {
   description = "Log group settings of every function."
-  value = concat(
-    [module.token_broker.log_group, module.incident_export.log_group],
-    module.indicator_push[*].log_group,
-    module.alert_webhook[*].log_group,
-    module.action_executor[*].log_group,
-  )
+  value       = [for f in local.functions : f.log_group]
 }
 
 output "queues" {
   description = "Every queue with its dead-letter queue and redrive policy."
-  value = concat(
-    [{ arn = module.export_failures.arn, dlq_arn = module.export_failures.dlq_arn, redrive_policy = module.export_failures.redrive_policy }],
-    [for q in module.fan_out : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
-    [for q in module.indicator_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
-    [for q in module.action_queue : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
-    [for q in module.executor_polls : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }],
-  )
+  value       = [for q in local.queues : { arn = q.arn, dlq_arn = q.dlq_arn, redrive_policy = q.redrive_policy }]
 }
 
 output "indicator_queue_url" {

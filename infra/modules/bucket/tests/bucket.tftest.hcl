@@ -41,6 +41,11 @@ run "private_versioned_encrypted_tls_only" {
   }
 
   assert {
+    condition     = output.encryption == { sse_algorithm = "aws:kms", kms_master_key_id = var.kms_key_arn, bucket_key_enabled = true }
+    error_message = "Output encryption reports SSE-KMS under the given key (the stack's encryption check reads it)."
+  }
+
+  assert {
     condition = anytrue([
       for s in data.aws_iam_policy_document.tls_only.statement :
       s.effect == "Deny" && toset(s.actions) == toset(["s3:*"])
