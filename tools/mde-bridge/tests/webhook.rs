@@ -2,64 +2,18 @@
 //! posts it to `serve`, gets a 202, the repeat gets the same answer, a tampered body a 401 problem; the key is
 //! never printed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod served;
 
-const TENANT: &str = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17";
-const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn mde_bridge() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mde-bridge"));
-    cmd.env_remove("MDE_BRIDGE_CONFIG").env_remove("RUST_LOG");
-    cmd
-}
+use served::{TENANT, mde_bridge, serve};
 
 #[tokio::test]
 async fn a_signed_event_is_accepted_once_by_webhook_serve() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(
-        dir.path().join("secrets.json"),
-        serde_json::json!({"mde-bridge/webhook-partner-keys": {"keys": [{"key_id": "soar-1", "secrets": [KEY]}]}}).to_string(),
-    )
-    .expect("secrets");
-    std::fs::write(
-        dir.path().join("bridge.toml"),
-        format!(
-            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
-             [credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\
-             [[tenants]]\ntenant_id = \"{TENANT}\"\ndisplay_name = \"Contoso\"\nactions = [\"isolate_device\"]\n\
-             partners = [{{key_id = \"soar-1\", actions = [\"isolate_device\"]}}]\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(dir.path().join("soar.key"), KEY).expect("key");
+    let served = serve(None, &["isolate_device"]);
+    let (dir, base) = (&served.dir, served.base.clone());
     let event = format!(
         r#"{{"type":"device_action.v1","data":{{"tenant_id":"{TENANT}","device":{{"dns_name":"pc-7"}},"action":"isolate","comment":"C2"}}}}"#
     );
     std::fs::write(dir.path().join("event.json"), &event).expect("event");
-
-    let mut server = mde_bridge()
-        .current_dir(dir.path())
-        .args([
-            "webhook",
-            "serve",
-            "--config",
-            "bridge.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut first = String::new();
-    BufReader::new(server.stderr.take().expect("stderr"))
-        .read_line(&mut first)
-        .expect("banner");
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|w| w.trim_end_matches(':').to_owned())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
 
     let signed = mde_bridge()
         .current_dir(dir.path())
@@ -108,9 +62,9 @@ async fn a_signed_event_is_accepted_once_by_webhook_serve() {
     let tampered = send(event.replace("pc-7", "pc-8")).await.expect("post");
     assert_eq!(tampered.status(), 401);
     assert_eq!(tampered.headers()["content-type"], "application/problem+json");
-    server.kill().expect("stop");
-    server.wait().expect("stopped");
-
+    drop(served);
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("event.json"), "{}").expect("event");
     let refused = mde_bridge()
         .current_dir(dir.path())
         .args(["webhook", "sign", "--body", "event.json"])
@@ -150,55 +104,9 @@ async fn webhook_serve_execute_performs_requests_and_shows_their_audit() {
     let sandbox = mde_sandbox::Sandbox::start(mde_sandbox::SandboxConfig::default())
         .await
         .expect("sandbox");
-    let base_url = sandbox.base_url();
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(
-        dir.path().join("secrets.json"),
-        serde_json::json!({
-            "mde-bridge/webhook-partner-keys": {"keys": [{"key_id": "soar-1", "secrets": [KEY]}]},
-            "mde-bridge/app-credential": {"kind": "client_secret", "client_id": mde_sandbox::DEMO_CLIENT_ID,
-                "client_secret": mde_sandbox::DEMO_CLIENT_SECRET},
-        })
-        .to_string(),
-    )
-    .expect("secrets");
-    std::fs::write(
-        dir.path().join("bridge.toml"),
-        format!(
-            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
-             [cloud]\nlogin_url = \"{base_url}\"\nmde_api_url = \"{base_url}\"\nm365d_api_url = \"{base_url}\"\ngraph_url = \"{base_url}\"\n\
-             [credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n\
-             [storage]\nlocal_dir = \"out\"\n\
-             [[tenants]]\ntenant_id = \"{TENANT}\"\ndisplay_name = \"Contoso\"\nactions = [\"hunting_query\"]\n\
-             partners = [{{key_id = \"soar-1\", actions = [\"hunting_query\"]}}]\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(dir.path().join("soar.key"), KEY).expect("key");
-    let mut server = mde_bridge()
-        .current_dir(dir.path())
-        .args([
-            "webhook",
-            "serve",
-            "--config",
-            "bridge.toml",
-            "--listen",
-            "127.0.0.1:0",
-            "--execute",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut banner = String::new();
-    BufReader::new(server.stderr.take().expect("stderr"))
-        .read_line(&mut banner)
-        .expect("banner");
-    assert!(banner.contains("performed here"), "{banner}");
-    let base = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|w| w.trim_end_matches(':').to_owned())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    let served = serve(Some(&sandbox.base_url()), &["hunting_query"]);
+    assert!(served.banner.contains("performed here"), "{}", served.banner);
+    let (dir, base) = (&served.dir, served.base.clone());
 
     let event = format!(
         r#"{{"type":"hunting_query.v1","data":{{"tenant_id":"{TENANT}","query":"DeviceInfo | take 2"}}}}"#
@@ -233,6 +141,4 @@ async fn webhook_serve_execute_performs_requests_and_shows_their_audit() {
         "the result is stored"
     );
     assert!(dir.path().join(format!("out/audit/requests/{id}.json")).is_file());
-    server.kill().expect("stop");
-    server.wait().expect("stopped");
 }

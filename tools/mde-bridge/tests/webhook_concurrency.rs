@@ -4,83 +4,12 @@
 //! Defender's documented rate limits, so more take minutes), and the bad-request matrix over a real socket (each
 //! refused with its problem type, nothing queued).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod served;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-const TENANT: &str = mde_sandbox::DEMO_TENANT_FULL;
-const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-struct Served {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(sandbox: &str) -> Served {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(
-        dir.path().join("secrets.json"),
-        json!({
-            "mde-bridge/webhook-partner-keys": {"keys": [{"key_id": "soar-1", "secrets": [KEY]}]},
-            "mde-bridge/app-credential": {"kind": "client_secret", "client_id": mde_sandbox::DEMO_CLIENT_ID,
-                "client_secret": mde_sandbox::DEMO_CLIENT_SECRET},
-        })
-        .to_string(),
-    )
-    .expect("secrets");
-    std::fs::write(
-        dir.path().join("bridge.toml"),
-        format!(
-            "[partner]\ncompany = \"Contoso\"\nproduct = \"Tests\"\nversion = \"1\"\n\
-             [cloud]\nlogin_url = \"{sandbox}\"\nmde_api_url = \"{sandbox}\"\nm365d_api_url = \"{sandbox}\"\ngraph_url = \"{sandbox}\"\n\
-             [credential]\nbackend = \"local\"\nlocal_file = \"secrets.json\"\n[storage]\nlocal_dir = \"out\"\n\
-             [executor]\npoll_interval_seconds = 1\n\
-             [[tenants]]\ntenant_id = \"{TENANT}\"\ndisplay_name = \"Contoso\"\nactions = [\"isolate_device\"]\n\
-             partners = [{{key_id = \"soar-1\", actions = [\"isolate_device\"]}}]\n"
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mde-bridge"))
-        .env_remove("MDE_BRIDGE_CONFIG")
-        .env_remove("RUST_LOG")
-        .current_dir(dir.path())
-        .args([
-            "webhook",
-            "serve",
-            "--config",
-            "bridge.toml",
-            "--listen",
-            "127.0.0.1:0",
-            "--execute",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut banner = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut banner)
-        .expect("banner");
-    let base = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|w| w.trim_end_matches(':').to_owned())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
-    Served {
-        child,
-        base,
-        _dir: dir,
-    }
-}
+use served::{KEY, TENANT, serve};
 
 /// Standard Webhooks headers for `body` (the signing code the sender side of the CLI uses).
 fn headers(id: &str, body: &[u8]) -> Vec<(String, String)> {
@@ -141,7 +70,7 @@ async fn concurrent_duplicates_make_one_request_and_concurrent_requests_one_acti
     let sandbox = mde_sandbox::Sandbox::start(mde_sandbox::SandboxConfig::default())
         .await
         .expect("sandbox");
-    let served = serve(&sandbox.base_url());
+    let served = serve(Some(&sandbox.base_url()), &["isolate_device"]);
     let machine = windows_machine(&sandbox.base_url()).await;
     let body = serde_json::to_vec(&json!({"type": "device_action.v1", "data": {"tenant_id": TENANT,
         "device": {"machine_id": machine}, "action": "isolate", "comment": "NDR: C2 beacon"}}))
@@ -212,7 +141,7 @@ async fn the_bad_request_matrix_over_a_socket() {
     let sandbox = mde_sandbox::Sandbox::start(mde_sandbox::SandboxConfig::default())
         .await
         .expect("sandbox");
-    let served = serve(&sandbox.base_url());
+    let served = serve(Some(&sandbox.base_url()), &["isolate_device"]);
     let client = reqwest::Client::new();
     let good = json!({"type": "device_action.v1", "data": {"tenant_id": TENANT,
         "device": {"dns_name": "pc-1"}, "action": "isolate", "comment": "c"}});
