@@ -13,7 +13,7 @@ use mde_defender::api::AlertByReference;
 use mde_defender::api::endpoint as ep;
 use serde_json::{Value, json};
 
-use crate::step::{Calls, Step, on_error, outcome};
+use crate::step::{Calls, Step, on_error, outcome, planned};
 
 /// The comment recorded on an alert: who, what, when; within Defender's 1,000 characters.
 fn comment_text(key_id: &str, e: &ExternalAlertV1) -> String {
@@ -76,7 +76,7 @@ pub async fn perform(client: &DefenderClient, key_id: &str, e: &ExternalAlertV1,
         let endpoint = &ep::MDE_ALERTS_CREATE_BY_REFERENCE;
         if calls.dry_run {
             calls.planned(endpoint.name, &machine.id, json!(body).to_string());
-            return planned(&machine.id);
+            return planned(json!({"machine_id": machine.id}));
         }
         return match client.create_alert_by_reference(tenant, &body).await {
             Ok(alert) => {
@@ -138,7 +138,7 @@ pub async fn perform(client: &DefenderClient, key_id: &str, e: &ExternalAlertV1,
     let text = comment_text(key_id, e);
     if calls.dry_run {
         calls.planned(update.name, &alert_id, text);
-        return planned(&machine.id);
+        return planned(json!({"machine_id": machine.id}));
     }
     match client.comment_mde_alert(tenant, &alert_id, &text).await {
         Ok(_) => {
@@ -154,12 +154,4 @@ pub async fn perform(client: &DefenderClient, key_id: &str, e: &ExternalAlertV1,
             on_error(&err, OutcomeCode::NotFound)
         }
     }
-}
-
-fn planned(machine_id: &str) -> Step {
-    Step::Done(outcome(
-        OutcomeCode::Planned,
-        "dry run: the calls marked planned would be made",
-        json!({"machine_id": machine_id}),
-    ))
 }

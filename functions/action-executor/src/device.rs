@@ -23,7 +23,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::step::{Calls, Step, already_in_progress, on_error, outcome};
+use crate::step::{Calls, Step, already_in_progress, on_error, outcome, planned};
 
 /// The Defender machine action type of a device action.
 pub fn action_type(action: DeviceAction) -> &'static str {
@@ -258,7 +258,7 @@ pub async fn perform(
         }
         return match cancel_all(client, tenant, &to_cancel, &request.comment, calls).await {
             Err(step) => step,
-            Ok(_) if calls.dry_run => planned(&machine.id),
+            Ok(_) if calls.dry_run => planned(json!({"machine_id": machine.id})),
             Ok(ids) => Step::Done(outcome(
                 OutcomeCode::Succeeded,
                 format!(
@@ -277,7 +277,7 @@ pub async fn perform(
                 &earlier.id,
                 format!("follow the pending {kind} action {} (no new action)", earlier.id),
             );
-            return planned(&machine.id);
+            return planned(json!({"machine_id": machine.id}));
         }
         return Step::Wait(tracked(earlier, &machine.id, true, poll_until));
     }
@@ -297,7 +297,7 @@ pub async fn perform(
             &machine.id,
             format!("{kind} device {}", machine.id),
         );
-        return planned(&machine.id);
+        return planned(json!({"machine_id": machine.id}));
     }
     match client
         .machine_action(tenant, &machine.id, &action, &request.comment)
@@ -339,28 +339,14 @@ pub async fn perform(
     }
 }
 
-fn planned(machine_id: &str) -> Step {
-    Step::Done(outcome(
-        OutcomeCode::Planned,
-        "dry run: the calls marked planned would be made",
-        json!({"machine_id": machine_id}),
-    ))
-}
-
-/// The outcome of a machine action that reached a terminal status, or `None` while it is pending.
-pub fn terminal(action: &MachineAction) -> Option<(OutcomeCode, String)> {
-    let what = format!(
-        "{} action {}",
-        action.action_type.as_deref().unwrap_or("machine"),
-        action.id
-    );
-    let code = match action.status.as_deref() {
-        Some("Succeeded") => OutcomeCode::Succeeded,
-        Some("Failed") => OutcomeCode::ActionFailed,
-        Some("TimeOut") => OutcomeCode::ActionTimedOut,
-        Some("Cancelled") => OutcomeCode::ActionCancelled,
+/// The outcome a terminal machine action status means (Succeeded, Failed, TimeOut, Cancelled); `None` while it
+/// is Pending or InProgress.
+pub fn terminal_outcome(status: &str) -> Option<OutcomeCode> {
+    Some(match status {
+        "Succeeded" => OutcomeCode::Succeeded,
+        "Failed" => OutcomeCode::ActionFailed,
+        "TimeOut" => OutcomeCode::ActionTimedOut,
+        "Cancelled" => OutcomeCode::ActionCancelled,
         _ => return None,
-    };
-    let status = action.status.clone().unwrap_or_default();
-    Some((code, format!("Defender reports the {what} {status}")))
+    })
 }

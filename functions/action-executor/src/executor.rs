@@ -61,7 +61,7 @@ fn backoff(receive_count: u32, at_least: Option<u64>) -> Duration {
 }
 
 fn is_terminal(status: &str) -> bool {
-    matches!(status, "Succeeded" | "Failed" | "TimeOut" | "Cancelled")
+    device::terminal_outcome(status).is_some()
 }
 
 impl Executor {
@@ -452,7 +452,8 @@ impl Executor {
                     poll_until: rfc3339(now),
                 });
                 tracked.status = status.clone();
-                if let Some((code, reason)) = device::terminal(&action) {
+                if is_terminal(&status) {
+                    let (code, reason) = action_outcome(&tracked);
                     Step::Done(outcome(code, reason, action_result(&tracked)))
                 } else if now.unix_timestamp() >= poll.deadline {
                     Step::Done(outcome(
@@ -487,14 +488,8 @@ fn finish(record: &mut AuditRecord, outcome: mde_contracts::Outcome, now: Offset
 }
 
 fn action_outcome(action: &TrackedAction) -> (OutcomeCode, String) {
-    let code = match action.status.as_str() {
-        "Succeeded" => OutcomeCode::Succeeded,
-        "Failed" => OutcomeCode::ActionFailed,
-        "TimeOut" => OutcomeCode::ActionTimedOut,
-        _ => OutcomeCode::ActionCancelled,
-    };
     (
-        code,
+        device::terminal_outcome(&action.status).unwrap_or(OutcomeCode::ActionCancelled),
         format!(
             "Defender reports the {} action {} {}",
             action.action_type, action.id, action.status

@@ -13,7 +13,7 @@ use mde_defender::api::endpoint as ep;
 use mde_defender::api::{GraphAlertUpdate, GraphIncidentUpdate, M365dIncidentUpdate, MdeAlertUpdate};
 use serde_json::{Value, json};
 
-use crate::step::{Calls, Step, on_error, outcome};
+use crate::step::{Calls, Step, on_error, outcome, planned};
 
 /// Whether the update is of an alert or an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +55,14 @@ pub async fn perform(client: &DefenderClient, u: &UpdateV1, target: Target, call
                 let e = &ep::MDE_ALERTS_UPDATE;
                 if calls.dry_run {
                     calls.planned(e.name, &u.id, json!(body).to_string());
-                    return planned();
+                    return planned(Value::Null);
                 }
                 (e, client.update_mde_alert(tenant, &u.id, &body).await.map(|_| ()))
             } else {
                 let e = &ep::MDE_ALERTS_BATCH_UPDATE;
                 if calls.dry_run {
                     calls.planned(e.name, &ids.join(","), json!(body).to_string());
-                    return planned();
+                    return planned(Value::Null);
                 }
                 (e, client.batch_update_mde_alerts(tenant, &ids, &body).await)
             };
@@ -96,7 +96,7 @@ pub async fn perform(client: &DefenderClient, u: &UpdateV1, target: Target, call
             let e = &ep::M365D_INCIDENTS_UPDATE;
             if calls.dry_run {
                 calls.planned(e.name, &u.id, json!(body).to_string());
-                return planned();
+                return planned(Value::Null);
             }
             match client.update_m365d_incident(tenant, id, &body).await {
                 Ok(_) => {
@@ -198,19 +198,11 @@ async fn graph(client: &DefenderClient, u: &UpdateV1, target: Target, calls: &mu
         }
     }
     if calls.dry_run {
-        return planned();
+        return planned(Value::Null);
     }
     let what = match target {
         Target::Incident => "Graph incident",
         Target::Alert => "Graph alert",
     };
     updated(what, std::slice::from_ref(&u.id), "graph")
-}
-
-fn planned() -> Step {
-    Step::Done(outcome(
-        OutcomeCode::Planned,
-        "dry run: the calls marked planned would be made",
-        Value::Null,
-    ))
 }

@@ -34,6 +34,15 @@ pub fn outcome(code: OutcomeCode, reason: impl Into<String>, result: Value) -> O
     }
 }
 
+/// The end of a dry run: the calls marked planned would be made; `result` says about what.
+pub fn planned(result: Value) -> Step {
+    Step::Done(outcome(
+        OutcomeCode::Planned,
+        "dry run: the calls marked planned would be made",
+        result,
+    ))
+}
+
 /// RFC 3339 of a time (UTC).
 pub fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
