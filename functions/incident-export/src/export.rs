@@ -608,8 +608,12 @@ impl<'a> DatasetRun<'a> {
             let line = line.map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
             let parsed: Line =
                 serde_json::from_str(&line).map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
-            let record =
+            let mut record =
                 Record::from_raw(parsed.record).map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
+            // Keyed as the listing keyed it when it was written (else these versions would not suppress repeats).
+            if self.dataset == Dataset::M365dIncidents {
+                record = record.keyed_by_incident_id();
+            }
             let version = Version::of(&record);
             if let (Some(at), Some(text)) = (record.last_update(), &version.last_update) {
                 self.state.seen.insert(version.key, &version.id, text, at);

@@ -101,8 +101,9 @@ impl Record {
     }
 
     /// The record of a collection whose id is `incidentId` (Microsoft 365 Defender incidents): only there is it
-    /// the record's own id; an alert without `id` must not borrow its incident's.
-    pub(crate) fn keyed_by_incident_id(mut self) -> Self {
+    /// the record's own id; an alert without `id` must not borrow its incident's. The listing of that collection
+    /// applies it; a reader of stored records of it (an export read back) must too.
+    pub fn keyed_by_incident_id(mut self) -> Self {
         self.id = self.incident_id.take();
         self
     }
