@@ -5,6 +5,7 @@
 //! ([`signature`]) implements Standard Webhooks; refusals are RFC 9457 problem JSON ([`problem`]).
 
 mod app;
+pub mod lambda;
 pub mod metrics;
 pub mod problem;
 pub mod signature;

@@ -1,35 +1,7 @@
-//! The alert-webhook Lambda behind a Function URL: wiring only. Configuration from `MDE_BRIDGE_*` (or the file
-//! named by `MDE_BRIDGE_CONFIG`), its `[webhook]` section from `MDE_BRIDGE_WEBHOOK_*`. The request context the URL
-//! adds is not used: only the signed headers and body identify a partner.
-
-use alert_webhook::Webhook;
-use bytes::Bytes;
-use lambda_http::{Body, Error, Request, Response, service_fn};
-use mde_platform::wiring::Wiring;
+//! The alert-webhook Lambda behind a Function URL: wiring only (see `alert_webhook::lambda`). Configuration from
+//! `MDE_BRIDGE_*` (or the file named by `MDE_BRIDGE_CONFIG`), its `[webhook]` section from `MDE_BRIDGE_WEBHOOK_*`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    mde_platform::telemetry::init();
-    let wiring = Wiring::load(None)?;
-    let webhook = Webhook::from_wiring(&wiring, None).await?;
-    let webhook = &webhook;
-    lambda_http::run(service_fn(move |request: Request| async move {
-        let (parts, body) = request.into_parts();
-        let bytes = match body {
-            Body::Empty => Bytes::new(),
-            Body::Text(t) => Bytes::from(t),
-            Body::Binary(b) => Bytes::from(b),
-            _ => Bytes::new(),
-        };
-        let reply = webhook.handle(http::Request::from_parts(parts, bytes)).await;
-        {
-            use std::io::Write as _;
-            let line =
-                alert_webhook::metrics::answer_line(reply.status().as_u16(), time::OffsetDateTime::now_utc());
-            let _ = writeln!(std::io::stdout().lock(), "{line}");
-        }
-        let (parts, body) = reply.into_parts();
-        Ok::<_, Error>(Response::from_parts(parts, Body::Binary(body)))
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    alert_webhook::lambda::serve().await
 }
