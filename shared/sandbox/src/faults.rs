@@ -75,6 +75,17 @@ pub enum FaultKind {
     },
 }
 
+/// One rule with its counters: calls it matched and times it fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaultTally {
+    /// The rule.
+    pub rule: FaultRule,
+    /// Calls whose method and path matched it.
+    pub matched: u64,
+    /// Times it fired.
+    pub fired: u64,
+}
+
 #[derive(Debug)]
 struct RuleState {
     rule: FaultRule,
@@ -133,6 +144,20 @@ impl FaultInjector {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|r| r.rule.clone())
+            .collect()
+    }
+
+    /// How often each active rule has fired so far (in the order of [`FaultInjector::rules`]).
+    pub fn tally(&self) -> Vec<FaultTally> {
+        self.rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| FaultTally {
+                rule: r.rule.clone(),
+                matched: r.calls,
+                fired: r.fired,
+            })
             .collect()
     }
 

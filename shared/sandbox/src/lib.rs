@@ -60,7 +60,7 @@ pub use config::{
 };
 pub use device_state::{DeviceAction, DeviceState};
 pub use error::SandboxError;
-pub use faults::{FaultKind, FaultRule};
+pub use faults::{FaultKind, FaultRule, FaultTally};
 pub use hunting_limits::HuntingSettings;
 pub use ip_history::IpLease;
 pub use request_log::RequestRecord;

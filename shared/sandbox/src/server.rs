@@ -180,6 +180,16 @@ impl SandboxHandle {
         self.shared.faults.add(rules);
     }
 
+    /// Each active fault rule with how often it matched and fired.
+    pub fn fault_tally(&self) -> Vec<crate::faults::FaultTally> {
+        self.shared.faults.tally()
+    }
+
+    /// Removes every fault rule (as `DELETE /_sandbox/faults`).
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
     /// Makes import items whose value contains `rule.value_contains` fail per item (as
     /// `POST /_sandbox/indicators/import_failures`).
     pub fn fail_import_items(&self, rule: ImportFailureRule) {
