@@ -253,7 +253,8 @@ impl Webhook {
             .take(20)
             .map(|e| FieldError {
                 pointer: e.instance_path().as_str().to_owned(),
-                detail: e.to_string(),
+                // The rule broken, never the sender's value (a `oneOf` miss would otherwise quote the whole event).
+                detail: e.masked_with("the value").to_string(),
             })
             .collect();
         if !errors.is_empty() {

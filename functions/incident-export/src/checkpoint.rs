@@ -181,18 +181,35 @@ fn parse(body: &[u8], tenant: &TenantId, dataset: Dataset) -> Result<State, Stri
     })
 }
 
-/// Writes `state` as the checkpoint if nobody wrote it since `state.etag` was read (or, with no etag, if none
-/// exists), and keeps the new etag in `state`.
-pub(crate) async fn save(
-    store: &dyn ObjectStore,
-    key: &str,
+/// Decodes a checkpoint object's body as a run reads it (strictly: a format-1 checkpoint is upgraded, anything
+/// wrong is [`ExportError::CorruptCheckpoint`] at `location` with the reason) and returns the checkpoint a run
+/// would write back from it without exporting anything: format 2, with the body's `run_id` and `updated_at`.
+/// Public for the fuzz tests (`tests/fuzz.rs`): decoding, then encoding, is the whole checkpoint format.
+pub fn decode_checkpoint(
+    body: &[u8],
     tenant: &TenantId,
     dataset: Dataset,
-    state: &mut State,
+    location: &str,
+) -> Result<ExportCheckpoint, ExportError> {
+    let corrupt = |reason| ExportError::CorruptCheckpoint {
+        location: location.to_owned(),
+        reason,
+    };
+    let state = parse(body, tenant, dataset).map_err(corrupt)?;
+    let read: ExportCheckpoint =
+        serde_json::from_slice(body).map_err(|e| corrupt(format!("not a checkpoint: {e}")))?;
+    Ok(contract(&state, tenant, dataset, &read.run_id, read.updated_at))
+}
+
+/// The checkpoint [`save`] writes for `state`.
+fn contract(
+    state: &State,
+    tenant: &TenantId,
+    dataset: Dataset,
     run_id: &str,
-    now: OffsetDateTime,
-) -> Result<(), ExportError> {
-    let cp = ExportCheckpoint {
+    updated_at: String,
+) -> ExportCheckpoint {
+    ExportCheckpoint {
         version: VERSION,
         tenant_id: tenant.clone(),
         dataset,
@@ -211,8 +228,22 @@ pub(crate) async fn save(
         watermark: None,
         pass: None,
         run_id: run_id.to_owned(),
-        updated_at: format_time(now),
-    };
+        updated_at,
+    }
+}
+
+/// Writes `state` as the checkpoint if nobody wrote it since `state.etag` was read (or, with no etag, if none
+/// exists), and keeps the new etag in `state`.
+pub(crate) async fn save(
+    store: &dyn ObjectStore,
+    key: &str,
+    tenant: &TenantId,
+    dataset: Dataset,
+    state: &mut State,
+    run_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), ExportError> {
+    let cp = contract(state, tenant, dataset, run_id, format_time(now));
     let body = Bytes::from(serde_json::to_vec_pretty(&cp).map_err(std::io::Error::other)?);
     let condition = match &state.etag {
         Some(etag) => PutCondition::IfMatch(etag.clone()),

@@ -108,7 +108,7 @@ pub(crate) fn run_id(now: OffsetDateTime) -> String {
 /// The timestamp format of checkpoints and dedupe keys: UTC, seven fractional digits, `Z` (as the Defender APIs
 /// write them), so the same instant always gives the same text.
 pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    let t = mde_defender::api::odata::utc_in_range(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
         t.year(),
@@ -121,9 +121,12 @@ pub fn format_time(t: OffsetDateTime) -> String {
     )
 }
 
-/// Parses an RFC 3339 timestamp.
+/// Parses an RFC 3339 timestamp whose UTC time lies in the years 0001–9999 (what [`format_time`] writes back
+/// unchanged); anything else is not a time this crate wrote.
 pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    let utc = t.checked_to_offset(UtcOffset::UTC)?;
+    (1..=9999).contains(&utc.year()).then_some(utc)
 }
 
 #[cfg(test)]

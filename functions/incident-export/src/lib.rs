@@ -34,6 +34,7 @@ pub use mde_contracts::{
     RecordEnvelope, RecordFlag,
 };
 
+pub use checkpoint::decode_checkpoint;
 pub use error::ExportError;
 pub use handler::{handle, jobs_from_sqs_event};
 pub use keys::{checkpoint_key, format_time};

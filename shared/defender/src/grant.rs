@@ -150,8 +150,9 @@ pub(crate) async fn request_token(
         // Never quote the body: it may hold a token.
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             DefenderError::MalformedTokenResponse(format!(
-                "{} bytes that are not the expected JSON ({e})",
-                body.len()
+                "{} bytes that are not the expected JSON ({})",
+                body.len(),
+                json_error_without_values(&e)
             ))
         })?;
         let seconds = match &parsed.expires_in {
@@ -164,6 +165,12 @@ pub(crate) async fn request_token(
                 "expires_in is neither a number nor a numeric string".into(),
             )
         })?;
+        if seconds > MAX_EXPIRES_IN.as_secs() {
+            return Err(DefenderError::MalformedTokenResponse(format!(
+                "expires_in of {seconds} s is beyond any token lifetime Entra ID issues (at most {} s here)",
+                MAX_EXPIRES_IN.as_secs()
+            )));
+        }
         return Ok(IssuedToken {
             value: SecretString::from(parsed.access_token),
             expires_in: Duration::from_secs(seconds),
@@ -231,5 +238,36 @@ fn classify(
             },
             description: err.error_description,
         },
+    }
+}
+
+/// The longest `expires_in` accepted: Entra ID's access tokens live 60–90 minutes by default and at most a day
+/// under a token lifetime policy; a week leaves room and keeps expiry arithmetic far from overflow.
+pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What went wrong in a JSON answer, without any of its values (serde's own message quotes a mistyped string,
+/// which in a token answer may be the token): a missing, repeated or unknown field is named, anything else located.
+fn json_error_without_values(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match e.classify() {
+        serde_json::error::Category::Data
+            if ["missing field", "duplicate field", "unknown field"]
+                .iter()
+                .any(|p| text.starts_with(p)) =>
+        {
+            text
+        }
+        serde_json::error::Category::Data => {
+            format!(
+                "a value of an unexpected type at line {} column {}",
+                e.line(),
+                e.column()
+            )
+        }
+        serde_json::error::Category::Syntax => {
+            format!("invalid JSON at line {} column {}", e.line(), e.column())
+        }
+        serde_json::error::Category::Eof => "the JSON ends early".into(),
+        serde_json::error::Category::Io => "the answer could not be read".into(),
     }
 }

@@ -30,7 +30,7 @@ pub use clouds::TenantClouds;
 pub use consent::{admin_consent_url, legacy_consent_url};
 pub use error::DefenderError;
 pub use expiry::{certificate_not_after, credential_expiry, days_left, rfc3339};
-pub use grant::TokenEndpointVersion;
+pub use grant::{MAX_EXPIRES_IN, TokenEndpointVersion};
 pub use http::build_http_client;
 /// The HTTP client type of [`build_http_client`].
 pub use reqwest::Client as HttpClient;

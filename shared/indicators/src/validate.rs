@@ -58,6 +58,13 @@ pub fn key(indicator_type: IndicatorType, value: &str) -> IndicatorKey {
 
 /// Reads one indicator of a message: the documented fields only, each with its type.
 pub fn parse(raw: &Value) -> Result<IndicatorSpec, Invalid> {
+    // Serde would also read a struct from an array, field by position; an indicator is an object.
+    if !raw.is_object() {
+        return Err(Invalid::new(
+            "",
+            "an indicator must be a JSON object of named fields",
+        ));
+    }
     serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
@@ -415,13 +422,15 @@ fn educate_url(spec: &IndicatorSpec, raw: &str) -> Result<String, Invalid> {
     }
     let url =
         url::Url::parse(raw.trim()).map_err(|e| Invalid::new(field, format!("{raw:?} is not a URL: {e}")))?;
-    if url.scheme() != "https" || raw.len() > MAX_URL {
+    // Bounded as sent: normalising percent-encodes non-ASCII characters, which lengthens the URL.
+    let normalised = url.to_string();
+    if url.scheme() != "https" || normalised.len() > MAX_URL {
         return Err(Invalid::new(
             field,
-            "must be an https URL of at most 2048 characters",
+            "must be an https URL of at most 2048 characters (percent-encoded)",
         ));
     }
-    Ok(url.to_string())
+    Ok(normalised)
 }
 
 #[cfg(test)]

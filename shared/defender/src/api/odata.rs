@@ -363,10 +363,22 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// `t` in UTC, clamped to the years 0001–9999 that ISO 8601 literals and OData's `Edm.DateTimeOffset` cover (a
+/// time parsed with an offset may fall outside in UTC; converting it unchecked would panic).
+pub fn utc_in_range(t: OffsetDateTime) -> OffsetDateTime {
+    let first = time::macros::datetime!(0001-01-01 00:00:00 UTC);
+    let last = time::macros::datetime!(9999-12-31 23:59:59.9999999 UTC);
+    match t.checked_to_offset(UtcOffset::UTC) {
+        Some(utc) => utc.clamp(first, last),
+        None if t.year() > 0 => last,
+        None => first,
+    }
+}
+
 /// A datetime literal in UTC: `YYYY-MM-DDTHH:MM:SSZ`, with seven fractional digits (the APIs' precision) when the
-/// time has a fraction.
+/// time has a fraction. Times outside the years 0001–9999 are clamped to them ([`utc_in_range`]).
 pub fn datetime(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    let t = utc_in_range(t);
     let mut out = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         t.year(),

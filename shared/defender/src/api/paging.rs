@@ -237,9 +237,17 @@ impl DefenderClient {
         let url = Url::parse(link).map_err(|_| foreign("an unparsable URL".to_owned()))?;
         let same = url.scheme() == base.scheme()
             && url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
-            && url.port_or_known_default() == base.port_or_known_default();
+            && url.port_or_known_default() == base.port_or_known_default()
+            // Credentials in a link would go out beside the bearer token (as Basic): never followed.
+            && url.username().is_empty()
+            && url.password().is_none();
         if same {
             Ok(url)
+        } else if !url.username().is_empty() || url.password().is_some() {
+            Err(foreign(format!(
+                "{} with credentials in the link",
+                url.origin().ascii_serialization()
+            )))
         } else {
             Err(foreign(url.origin().ascii_serialization()))
         }
