@@ -1,14 +1,21 @@
-//! Developer tasks: `cargo xtask schemas` regenerates `schemas/*.schema.json` from the contract types.
+//! Developer tasks: `cargo xtask schemas` regenerates `schemas/*.schema.json` from the contract types; `cargo xtask
+//! canary PATH...` fails when a test secret appears in what a test run produced (see `canary.rs`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+mod canary;
+
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
         "schemas" => write_schemas(&repo_root().join("schemas")),
-        _ => bail!("usage: cargo xtask schemas   (regenerates schemas/*.schema.json from shared/contracts)"),
+        "canary" => canary::run(&std::env::args_os().skip(2).map(PathBuf::from).collect::<Vec<_>>()),
+        _ => bail!(
+            "usage: cargo xtask schemas          (regenerates schemas/*.schema.json from shared/contracts)\n       \
+             cargo xtask canary PATH...  (fails if a test secret appears under the paths)"
+        ),
     }
 }
 

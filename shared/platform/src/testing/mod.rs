@@ -3,7 +3,9 @@
 //! Each suite takes the port as a trait object, so the local adapter and the AWS adapter (over the real SDK,
 //! against moto server) are held to exactly the same behaviour. Suites panic with a message on failure.
 
+pub mod fuzz;
 mod lambda_runtime;
+pub mod soak;
 
 use std::sync::Arc;
 use std::time::Duration;
