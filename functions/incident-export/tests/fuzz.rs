@@ -12,8 +12,8 @@ use mde_contracts::{BackfillProgress, Dataset, ExportedVersion, TenantId};
 use mde_platform::testing::fuzz;
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseResult, TestRunner};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 const TENANT: &str = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17";
 const LOCATION: &str = "fuzz/checkpoints/mde_alerts/tenant=8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17.json";

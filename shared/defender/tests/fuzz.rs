@@ -37,8 +37,8 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 const DIR: &str = env!("CARGO_MANIFEST_DIR");
