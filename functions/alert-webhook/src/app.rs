@@ -29,6 +29,16 @@ const STALE_IN_FLIGHT_SECONDS: i64 = 30;
 /// What a sender is told to wait after a 409 or a 503.
 const RETRY_AFTER_SECONDS: u64 = 2;
 
+/// What a sender of a delivery that is in flight elsewhere is told to wait: [`RETRY_AFTER_SECONDS`] while the
+/// other acceptance is young (it finishes in milliseconds); once it is older, its owner has most likely died, and
+/// the claim can be taken over only when [`STALE_IN_FLIGHT_SECONDS`] have passed — so the rest of that lease.
+fn in_progress_wait(age_seconds: i64) -> u64 {
+    if age_seconds < RETRY_AFTER_SECONDS as i64 {
+        return RETRY_AFTER_SECONDS;
+    }
+    u64::try_from(STALE_IN_FLIGHT_SECONDS - age_seconds).map_or(1, |rest| rest.max(1))
+}
+
 /// Where the partner keys come from.
 #[async_trait::async_trait]
 pub trait PartnerKeySource: Send + Sync {
@@ -415,6 +425,7 @@ impl Webhook {
                 ));
             }
             Claim::Existing(existing) => {
+                let wait = in_progress_wait(now - existing.updated_at);
                 return match (existing.state, existing.answer) {
                     (RequestState::Accepted, Some(answer)) => Ok(accepted(answer.into_bytes())),
                     _ => Err(Problem::new(
@@ -423,7 +434,7 @@ impl Webhook {
                         "Request in progress",
                         "the same delivery is being accepted right now; send it again shortly for the answer",
                     )
-                    .retry_after(RETRY_AFTER_SECONDS)),
+                    .retry_after(wait)),
                 };
             }
             Claim::Claimed => {}

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use mde_contracts::{ActionKind, PartnerBinding, TenantConfig, WebhookSettings};
-use mde_platform::idempotency::MemoryIdempotency;
+use mde_platform::idempotency::{Claim, IdempotencyStore, MemoryIdempotency, RequestRecord, RequestState};
 use mde_platform::queue::LocalQueue;
 use mde_platform::{Clock, Queue, QueueMessage, SendOptions, Tenants};
 use proptest::strategy::Strategy as _;
@@ -319,6 +319,62 @@ async fn fifty_concurrent_identical_deliveries_queue_one_message() {
         1,
         "one message, whatever the concurrency"
     );
+}
+
+/// An idempotency store in which every request is already in flight, claimed `age` seconds ago by a process
+/// that never finished (it died between its claim and its answer).
+struct InFlightFor(i64);
+
+#[async_trait]
+impl IdempotencyStore for InFlightFor {
+    async fn claim(&self, record: &RequestRecord, now: i64, _: i64) -> mde_platform::Result<Claim> {
+        Ok(Claim::Existing(RequestRecord {
+            state: RequestState::InFlight,
+            updated_at: now - self.0,
+            ..record.clone()
+        }))
+    }
+    async fn complete(&self, _: &str, _: &str, _: i64) -> mde_platform::Result<()> {
+        Ok(())
+    }
+    async fn release(&self, _: &str) -> mde_platform::Result<()> {
+        Ok(())
+    }
+    async fn get(&self, _: &str, _: i64) -> mde_platform::Result<Option<RequestRecord>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_in_flight_elsewhere_is_a_409_whose_retry_after_is_the_rest_of_a_dead_owners_lease() {
+    let body = serde_json::to_vec(&isolate(A)).expect("json");
+    let mut waits = Vec::new();
+    for age in [0, 1, 10, 29, 45] {
+        let webhook = Webhook::new(
+            Arc::new(StaticKeys(Arc::new(Verifier::new(
+                vec![SigningKey::parse("soar-1", OLD).expect("key")],
+                300,
+            )))),
+            Arc::new(Tenants::fixed(tenants())),
+            Arc::new(InFlightFor(age)),
+            Arc::new(TestQueue::default()),
+            Arc::new(FixedClock),
+            WebhookSettings::default(),
+        )
+        .expect("webhook");
+        let reply = webhook.handle(post(&body, OLD, "dead-owner-1", NOW)).await;
+        assert_eq!(reply.status(), StatusCode::CONFLICT);
+        assert_eq!(json_of(&reply)["type"], "urn:mde-bridge:problem:in-progress");
+        let wait: u64 = reply.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        waits.push(wait);
+    }
+    // Young: the other acceptance finishes in milliseconds. Older: its owner died, and the claim can be taken
+    // over after 30 s — so the rest of that, and at least a second once it is due.
+    assert_eq!(waits, [2, 2, 20, 1, 1]);
 }
 
 #[tokio::test]
