@@ -85,31 +85,15 @@ async fn the_built_function_performs_requests_from_sqs_and_keeps_its_audit_in_s3
 
     // One device, two requests in its group: an isolate and a hunting query; and an isolate of another device in
     // another group that meets 503s for longer than the client's retries last (five attempts by default).
-    let machines: Vec<Value> = {
-        let client = mde_defender::testing::client_for(
-            &sandbox.base_url(),
-            mde_sandbox::DEMO_CLIENT_ID,
-            mde_sandbox::DEMO_CLIENT_SECRET,
-            mde_defender::testing::quick_retries(0),
-            Default::default(),
-        );
-        use futures::TryStreamExt;
-        let tenant = FULL.parse().expect("tenant");
-        client
-            .machines(&tenant, &mde_defender::api::Query::new())
-            .try_collect::<Vec<_>>()
-            .await
-            .expect("machines")
-            .into_iter()
-            .flat_map(|p| p.items)
-            .map(|m| serde_json::to_value(m).expect("json"))
-            .filter(|m| m["osPlatform"].as_str().is_some_and(|p| p.starts_with("Windows")))
-            .collect()
-    };
-    let (first, second) = (
-        machines[0]["id"].as_str().expect("id").to_owned(),
-        machines[1]["id"].as_str().expect("id").to_owned(),
-    );
+    let machines = mde_defender::testing::machine_ids(
+        &sandbox.base_url(),
+        mde_sandbox::DEMO_CLIENT_ID,
+        mde_sandbox::DEMO_CLIENT_SECRET,
+        &FULL.parse().expect("tenant"),
+        "Windows",
+    )
+    .await;
+    let (first, second) = (machines[0].clone(), machines[1].clone());
     sandbox.add_faults(vec![FaultRule {
         path: format!("/api/machines/{second}/isolate"),
         method: Some("POST".into()),

@@ -21,14 +21,7 @@ const PER_MESSAGE: usize = 50;
 const MAX_RECEIVES: u32 = 5;
 
 fn fault(fault: FaultKind, probability: f64) -> FaultRule {
-    FaultRule {
-        path: "/api/indicators*".into(),
-        method: None,
-        fault,
-        probability: Some(probability),
-        nth_call: None,
-        max_times: None,
-    }
+    FaultRule::random("/api/indicators*", fault, probability)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

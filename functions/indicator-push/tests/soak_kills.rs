@@ -73,14 +73,7 @@ fn seed() -> u64 {
 
 /// A fault on every indicator endpoint (list, import, batch delete) with chance `probability`.
 fn fault(fault: FaultKind, probability: f64) -> FaultRule {
-    FaultRule {
-        path: "/api/indicators*".into(),
-        method: None,
-        fault,
-        probability: Some(probability),
-        nth_call: None,
-        max_times: None,
-    }
+    FaultRule::random("/api/indicators*", fault, probability)
 }
 
 /// About one call in four is faulted; the function's client retries (4 times), so some calls still fail.

@@ -62,3 +62,35 @@ pub fn client_for(
         ClientConfig { retry, rate_limits },
     ))
 }
+
+/// The ids of `tenant`'s devices whose `osPlatform` starts with `platform` (e.g. "Windows"), in the emulator at
+/// `base_url`, signed in as (`client_id`, `client_secret`).
+///
+/// # Panics
+/// When the listing fails (a mistake in the calling test's set-up).
+pub async fn machine_ids(
+    base_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    tenant: &mde_contracts::TenantId,
+    platform: &str,
+) -> Vec<String> {
+    use futures::TryStreamExt as _;
+    let client = client_for(
+        base_url,
+        client_id,
+        client_secret,
+        quick_retries(0),
+        RateLimitConfig::default(),
+    );
+    client
+        .machines(tenant, &crate::api::Query::new())
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("the emulator lists the tenant's machines")
+        .into_iter()
+        .flat_map(|page| page.items)
+        .filter(|m| m.os_platform.as_deref().is_some_and(|p| p.starts_with(platform)))
+        .map(|m| m.id)
+        .collect()
+}

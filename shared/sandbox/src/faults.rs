@@ -41,6 +41,20 @@ pub struct FaultRule {
     pub max_times: Option<u64>,
 }
 
+impl FaultRule {
+    /// `fault` on a share `probability` (0..=1) of the calls whose path matches `path`, any method, unlimited.
+    pub fn random(path: &str, fault: FaultKind, probability: f64) -> Self {
+        Self {
+            path: path.to_owned(),
+            method: None,
+            fault,
+            probability: Some(probability),
+            nth_call: None,
+            max_times: None,
+        }
+    }
+}
+
 /// A kind of fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

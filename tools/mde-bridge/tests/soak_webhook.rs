@@ -575,26 +575,17 @@ impl Back {
     }
 
     async fn windows_machines(&self) -> Vec<String> {
-        let client = mde_defender::testing::client_for(
+        let tenant = TENANT.parse().expect("tenant");
+        let mut ids = mde_defender::testing::machine_ids(
             &self.sandbox.base_url(),
             mde_sandbox::DEMO_CLIENT_ID,
             mde_sandbox::DEMO_CLIENT_SECRET,
-            mde_defender::testing::quick_retries(0),
-            Default::default(),
-        );
-        use futures::TryStreamExt;
-        let tenant = TENANT.parse().expect("tenant");
-        client
-            .machines(&tenant, &mde_defender::api::Query::new())
-            .try_collect::<Vec<_>>()
-            .await
-            .expect("machines")
-            .into_iter()
-            .flat_map(|p| p.items)
-            .filter(|m| m.os_platform.as_deref().is_some_and(|p| p.starts_with("Windows")))
-            .map(|m| m.id)
-            .take(4)
-            .collect()
+            &tenant,
+            "Windows",
+        )
+        .await;
+        ids.truncate(4);
+        ids
     }
 }
 

@@ -44,25 +44,18 @@ async fn status(client: &reqwest::Client, base: &str, request_id: &str, n: usize
 }
 
 async fn windows_machine(sandbox: &str) -> String {
-    let client = mde_defender::testing::client_for(
+    let tenant = TENANT.parse().expect("tenant");
+    mde_defender::testing::machine_ids(
         sandbox,
         mde_sandbox::DEMO_CLIENT_ID,
         mde_sandbox::DEMO_CLIENT_SECRET,
-        mde_defender::testing::quick_retries(0),
-        Default::default(),
-    );
-    use futures::TryStreamExt;
-    let tenant = TENANT.parse().expect("tenant");
-    client
-        .machines(&tenant, &mde_defender::api::Query::new())
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("machines")
-        .into_iter()
-        .flat_map(|p| p.items)
-        .find(|m| m.os_platform.as_deref().is_some_and(|p| p.starts_with("Windows")))
-        .map(|m| m.id)
-        .expect("a Windows device")
+        &tenant,
+        "Windows",
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("a Windows device")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
