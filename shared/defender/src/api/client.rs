@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder as _, ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use mde_contracts::{CloudEndpoints, TenantId};
 use reqwest::Method;
@@ -20,7 +20,7 @@ use url::Url;
 
 use super::endpoint::Endpoint;
 use super::limiter::{Limiter, RateLimitConfig};
-use super::reply::{Outcome, classify, decode};
+use super::reply::{Head, Outcome, classify_head, decode};
 use crate::{AccessToken, DefenderError, Result, TenantClouds, TokenSource};
 
 /// Bounds of the retries.
@@ -77,12 +77,10 @@ pub(crate) struct Call<'a> {
     pub prefer_unknown_enums: bool,
 }
 
-/// A successful answer.
+/// A successful answer, read whole.
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Bytes,
-    /// The answer's `Date` header: the service's clock.
-    pub date: Option<std::time::SystemTime>,
 }
 
 impl DefenderClient {
@@ -180,6 +178,36 @@ impl DefenderClient {
         read: impl Fn(Reply) -> std::result::Result<T, Outcome>,
     ) -> Result<T> {
         let refreshed = AtomicBool::new(false);
+        self.retrying(call, || async {
+            let head = self.attempt(call, &refreshed).await?;
+            read(head.into_reply().await?)
+        })
+        .await
+    }
+
+    /// Sends a call with the rate limiter and bounded retries until a 2xx answer's status and headers are in; its
+    /// body is left to the caller (who retries a body that fails with [`DefenderClient::backoff`]).
+    pub(crate) async fn open(&self, call: &Call<'_>) -> Result<Head> {
+        let refreshed = AtomicBool::new(false);
+        self.retrying(call, || self.attempt(call, &refreshed)).await
+    }
+
+    /// The backoff delays of a call's retries (exponential with jitter, bounded), for retrying outside
+    /// [`DefenderClient::execute_with`].
+    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .build()
+    }
+
+    /// Runs `op` (one attempt) within the retry bounds.
+    async fn retrying<T, Fut>(&self, call: &Call<'_>, op: impl Fn() -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = std::result::Result<T, Outcome>>,
+    {
         let attempts = AtomicU32::new(0);
         let backoff = ExponentialBuilder::default()
             .with_jitter()
@@ -189,8 +217,7 @@ impl DefenderClient {
         let max_retry_after = self.retry.max_retry_after;
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            let reply = self.attempt(call, &refreshed).await?;
-            read(reply)
+            op().await
         })
         .retry(backoff)
         .when(|outcome: &Outcome| outcome.retryable())
@@ -221,7 +248,7 @@ impl DefenderClient {
         result.map_err(|outcome| outcome.into_error(call, attempts.load(Ordering::Relaxed)))
     }
 
-    async fn attempt(&self, call: &Call<'_>, refreshed: &AtomicBool) -> std::result::Result<Reply, Outcome> {
+    async fn attempt(&self, call: &Call<'_>, refreshed: &AtomicBool) -> std::result::Result<Head, Outcome> {
         self.limiter
             .acquire(call.endpoint.family, call.tenant, call.endpoint.name)
             .await;
@@ -263,7 +290,7 @@ impl DefenderClient {
             .send()
             .await
             .map_err(|e| Outcome::Transient(crate::http::network_reason(&e)))?;
-        let outcome = classify(response).await;
+        let outcome = classify_head(response).await;
         if let Err(Outcome::Unauthorized { .. }) = &outcome
             && !refreshed.swap(true, Ordering::SeqCst)
         {

@@ -12,17 +12,19 @@ use futures::TryStreamExt;
 use mde_contracts::{Dataset, TenantId};
 use reqwest::Method;
 use time::OffsetDateTime;
+use tracing::warn;
 
-use super::client::DefenderClient;
+use super::client::{Call, DefenderClient};
 use super::endpoint::{self as ep, Endpoint};
 use super::incidents::{GRAPH_ALERTS, GRAPH_INCIDENTS, M365D_INCIDENTS, MDE_ALERTS};
 use super::odata::{
     Filter, GraphAlertProperty, GraphIncidentProperty, M365dIncidentProperty, MdeAlertExpand,
     MdeAlertProperty, Property, Query,
 };
-use super::paging::{Envelope, Page, PageStream, Record};
-use super::reply::decode;
-use crate::Result;
+use super::paging::{Page, PageStream, Record};
+use super::reply::{Head, Outcome, cut_short};
+use super::stream::{EnvelopeReader, ReadError, RecordView, Step};
+use crate::{DefenderError, Result};
 
 /// One window of a dataset: records whose last update is in `[from, to)` (and, to split a window that is full at
 /// a single instant, whose creation time is in `created`), at most `top` of them, `skip` in.
@@ -151,14 +153,64 @@ fn collection(dataset: Dataset) -> (&'static Endpoint, &'static str) {
     }
 }
 
+/// A window request whose answer's status and headers are in (the request was retried until then): its
+/// records are read with [`DefenderClient::read_open_window`]. Opening the next window while the current one is
+/// read overlaps the service's time to answer with the reading; an open window that is not read is dropped.
+pub struct OpenWindow<'a> {
+    window: ExportWindow,
+    dataset: Dataset,
+    call: Call<'a>,
+    top: u32,
+    head: Head,
+}
+
+impl OpenWindow<'_> {
+    /// The window asked for.
+    pub fn window(&self) -> &ExportWindow {
+        &self.window
+    }
+}
+
+/// What the answer to one window request held, its records having gone to the reader's sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowAnswer {
+    /// Records in the answer (of its last attempt, when its body had to be fetched again).
+    pub rows: usize,
+    /// `$top` as sent (after clamping).
+    pub top: u32,
+    /// Whether the answer carried `@odata.nextLink` (Graph): more rows exist.
+    pub next_link: bool,
+    /// The service's clock when it answered (its `Date` header), when it sent one.
+    pub service_time: Option<OffsetDateTime>,
+    /// Times the body was fetched again after it broke off: the sink saw the records before the break again.
+    pub restarts: u32,
+}
+
+impl WindowAnswer {
+    /// Whether the answer holds the whole window: see [`WindowPage::is_complete`].
+    pub fn is_complete(&self) -> bool {
+        !self.next_link && self.rows < self.top as usize
+    }
+}
+
+/// Why reading a window stopped: the API (after its retries), or the sink.
+#[derive(Debug)]
+pub enum WindowReadError<E> {
+    /// The request failed, or its answer could not be read.
+    Api(DefenderError),
+    /// The sink refused a record.
+    Sink(E),
+}
+
 impl DefenderClient {
-    /// Reads one window of `dataset` with one request (no paging): see [`WindowPage::is_complete`].
-    pub async fn read_window(
-        &self,
+    /// Sends one window request of `dataset` (rate limiter, token, retries) and returns once its answer's status
+    /// and headers are in.
+    pub async fn open_window<'a>(
+        &'a self,
         dataset: Dataset,
-        tenant: &TenantId,
-        window: &ExportWindow,
-    ) -> Result<WindowPage> {
+        tenant: &'a TenantId,
+        window: ExportWindow,
+    ) -> Result<OpenWindow<'a>> {
         let query = dataset_query(
             dataset,
             window.from,
@@ -189,20 +241,104 @@ impl DefenderClient {
         }
         .unwrap_or(window.top);
         let call = self.call(endpoint, tenant, Method::GET, url);
-        let (envelope, date) = self
-            .execute_with(&call, |reply| {
-                decode::<Envelope<Record>>(reply.status, &reply.body).map(|e| (e, reply.date))
-            })
-            .await?;
-        let mut records = envelope.value;
-        if dataset == Dataset::M365dIncidents {
-            records = records.into_iter().map(Record::keyed_by_incident_id).collect();
+        let head = self.open(&call).await?;
+        Ok(OpenWindow {
+            window,
+            dataset,
+            call,
+            top,
+            head,
+        })
+    }
+
+    /// Reads an open window's answer record by record as it arrives, handing each to `sink` (memory does not
+    /// depend on the page size). A body that breaks off is fetched again within the retry bounds; the sink then
+    /// sees the records before the break a second time ([`WindowAnswer::restarts`]). An answer that is not the
+    /// documented envelope is [`DefenderError::UnexpectedBody`], its content never quoted.
+    pub async fn read_open_window<'a, E>(
+        &'a self,
+        open: OpenWindow<'a>,
+        sink: &mut (dyn FnMut(RecordView<'_>) -> std::result::Result<(), E> + Send),
+    ) -> std::result::Result<WindowAnswer, WindowReadError<E>> {
+        let OpenWindow {
+            dataset,
+            call,
+            top,
+            mut head,
+            ..
+        } = open;
+        let mut delays = self.backoff();
+        let mut restarts = 0u32;
+        loop {
+            let status = head.status;
+            let date = head.date;
+            let read = read_envelope(&mut head.response, dataset, sink).await;
+            let broke = match read {
+                Ok((rows, next_link)) => {
+                    return Ok(WindowAnswer {
+                        rows,
+                        top,
+                        next_link,
+                        service_time: date.map(OffsetDateTime::from),
+                        restarts,
+                    });
+                }
+                Err(Broken::Sink(e)) => return Err(WindowReadError::Sink(e)),
+                Err(Broken::Invalid(reason)) => {
+                    return Err(WindowReadError::Api(
+                        Outcome::Unexpected { status, reason }.into_error(&call, restarts + 1),
+                    ));
+                }
+                Err(Broken::Transient(reason)) => Outcome::Transient(reason),
+            };
+            let Some(wait) = delays.next() else {
+                return Err(WindowReadError::Api(broke.into_error(&call, restarts + 1)));
+            };
+            warn!(
+                tenant = %call.tenant,
+                endpoint = call.endpoint.name,
+                attempt = restarts + 1,
+                wait_ms = wait.as_millis() as u64,
+                reason = %broke,
+                "the answer broke off: fetching the window again"
+            );
+            tokio::time::sleep(wait).await;
+            restarts += 1;
+            head = self.open(&call).await.map_err(WindowReadError::Api)?;
         }
+    }
+
+    /// Reads one window of `dataset` with one request (no paging), holding its records: see
+    /// [`WindowPage::is_complete`]. An export streams instead ([`DefenderClient::read_open_window`]).
+    pub async fn read_window(
+        &self,
+        dataset: Dataset,
+        tenant: &TenantId,
+        window: &ExportWindow,
+    ) -> Result<WindowPage> {
+        let open = self.open_window(dataset, tenant, *window).await?;
+        let mut records = Vec::new();
+        let mut sink = |view: RecordView<'_>| Record::from_view(&view).map(|r| records.push(r));
+        let answer = match self.read_open_window(open, &mut sink).await {
+            Ok(answer) => answer,
+            Err(WindowReadError::Api(e)) => return Err(e),
+            Err(WindowReadError::Sink(e)) => {
+                return Err(DefenderError::UnexpectedBody {
+                    tenant: tenant.clone(),
+                    endpoint: collection(dataset).0.name,
+                    status: 200,
+                    reason: format!("a record could not be kept: {e}"),
+                });
+            }
+        };
+        // Only the last attempt's records: the sink saw the ones before a break twice.
+        let keep = records.len() - answer.rows.min(records.len());
+        records.drain(..keep);
         Ok(WindowPage {
             records,
-            top,
-            next_link: envelope.next_link.is_some(),
-            service_time: date.map(OffsetDateTime::from),
+            top: answer.top,
+            next_link: answer.next_link,
+            service_time: answer.service_time,
         })
     }
 
@@ -228,6 +364,46 @@ impl DefenderClient {
             )),
             DatasetQuery::GraphIncidents(q) => self.pages(endpoint, tenant, path, &q),
             DatasetQuery::GraphAlerts(q) => self.pages(endpoint, tenant, path, &q),
+        }
+    }
+}
+
+/// How reading a body broke off.
+enum Broken<E> {
+    Sink(E),
+    Transient(String),
+    Invalid(String),
+}
+
+/// Reads an answer's body chunk by chunk into the envelope reader, handing each record to `sink`; returns the
+/// rows and whether a nextLink came.
+async fn read_envelope<E>(
+    response: &mut reqwest::Response,
+    dataset: Dataset,
+    sink: &mut (dyn FnMut(RecordView<'_>) -> std::result::Result<(), E> + Send),
+) -> std::result::Result<(usize, bool), Broken<E>> {
+    let status = response.status().as_u16();
+    let mut reader = EnvelopeReader::default();
+    let mut rows = 0usize;
+    loop {
+        match reader.next() {
+            Ok(Step::Record(view)) => {
+                let view = if dataset == Dataset::M365dIncidents {
+                    view.keyed_by_incident_id()
+                } else {
+                    view
+                };
+                rows += 1;
+                sink(view).map_err(Broken::Sink)?;
+            }
+            Ok(Step::NeedMore) => match response.chunk().await {
+                Ok(Some(chunk)) => reader.feed(&chunk),
+                Ok(None) => reader.finish(),
+                Err(e) => return Err(Broken::Transient(cut_short(status, &e).to_string())),
+            },
+            Ok(Step::End) => return Ok((rows, reader.next_link().is_some())),
+            Err(ReadError::Truncated(reason)) => return Err(Broken::Transient(reason)),
+            Err(ReadError::Invalid(reason)) => return Err(Broken::Invalid(reason)),
         }
     }
 }

@@ -12,13 +12,13 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use super::client::DefenderClient;
 use super::endpoint::Endpoint;
 use super::odata::{Paging, Property, Query};
 use super::reply::decode;
+use super::stream::{KeyFields, RecordView};
 use crate::{DefenderError, Result};
 
 /// A stream of pages.
@@ -47,57 +47,41 @@ pub struct Record {
     created: Option<OffsetDateTime>,
 }
 
-/// The keys read from a record: `id` (string) or `incidentId` (Microsoft 365 Defender, a number), and
-/// `lastUpdateTime` (MDE, Microsoft 365 Defender) or `lastUpdateDateTime` (Graph), and the creation time
-/// (`alertCreationTime`, `createdTime`, `createdDateTime`). Other fields are skipped.
-#[derive(Deserialize)]
-struct Keys<'a> {
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "incidentId")]
-    incident_id: Option<&'a RawValue>,
-    #[serde(default, borrow, rename = "lastUpdateTime")]
-    last_update_time: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "lastUpdateDateTime")]
-    last_update_date_time: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "alertCreationTime")]
-    alert_creation_time: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "createdTime")]
-    created_time: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "createdDateTime")]
-    created_date_time: Option<Cow<'a, str>>,
-}
-
 impl Record {
     /// Reads the keys of one record; fails only when it is not a JSON object.
     pub fn from_raw(raw: Box<RawValue>) -> std::result::Result<Self, serde_json::Error> {
-        // Serde also reads a struct from an array; a record is an object.
-        if !raw.get().trim_start().starts_with('{') {
-            return Err(serde::de::Error::custom("a record must be a JSON object"));
-        }
-        let keys: Keys<'_> = serde_json::from_str(raw.get())?;
-        let id = keys.id.map(Cow::into_owned).filter(|id| !id.is_empty());
-        // A number, or a string in some renderings.
-        let incident_id = keys
-            .incident_id
-            .map(|n| serde_json::from_str::<String>(n.get()).unwrap_or_else(|_| n.get().to_owned()))
-            .filter(|id| !id.is_empty() && id != "null");
-        let last_update = keys
-            .last_update_time
-            .or(keys.last_update_date_time)
-            .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok());
-        let created = keys
-            .alert_creation_time
-            .or(keys.created_time)
-            .or(keys.created_date_time)
-            .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok());
+        let fields = RecordView::parse(raw.get())?.into_fields();
         Ok(Self {
+            id: fields.id.map(Cow::into_owned),
+            incident_id: fields.incident_id.map(Cow::into_owned),
+            last_update: fields.last_update,
+            created: fields.created,
             raw,
-            id,
-            incident_id,
-            last_update,
-            created,
         })
+    }
+
+    /// An owned copy of a borrowed record.
+    pub fn from_view(view: &RecordView<'_>) -> std::result::Result<Self, serde_json::Error> {
+        Ok(Self {
+            raw: RawValue::from_string(view.raw().to_owned())?,
+            id: view.id().map(str::to_owned),
+            incident_id: None,
+            last_update: view.last_update(),
+            created: view.created(),
+        })
+    }
+
+    /// The record, borrowed.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView::from_parts(
+            self.raw.get(),
+            KeyFields {
+                id: self.id.as_deref().map(Cow::Borrowed),
+                incident_id: self.incident_id.as_deref().map(Cow::Borrowed),
+                last_update: self.last_update,
+                created: self.created,
+            },
+        )
     }
 
     /// The record of a collection whose id is `incidentId` (Microsoft 365 Defender incidents): only there is it

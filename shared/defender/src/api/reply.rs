@@ -164,8 +164,33 @@ struct InnerError {
     request_id: Option<String>,
 }
 
-/// Reads a whole answer and sorts it.
-pub(crate) async fn classify(response: reqwest::Response) -> Result<Reply, Outcome> {
+/// A 2xx answer whose status and headers are in and whose body is still to be read.
+pub(crate) struct Head {
+    pub status: u16,
+    /// The answer's `Date` header: the service's clock.
+    pub date: Option<std::time::SystemTime>,
+    pub response: reqwest::Response,
+}
+
+impl Head {
+    /// Reads the whole body; a body cut short (connection reset after the headers) is a transient failure.
+    pub(crate) async fn into_reply(self) -> Result<Reply, Outcome> {
+        let status = self.status;
+        let body = self.response.bytes().await.map_err(|e| cut_short(status, &e))?;
+        Ok(Reply { status, body })
+    }
+}
+
+/// A body that ended early (reset, timeout) while being read.
+pub(crate) fn cut_short(status: u16, e: &reqwest::Error) -> Outcome {
+    Outcome::Transient(format!(
+        "the {status} answer's body was cut short: {}",
+        root_cause(e)
+    ))
+}
+
+/// Sorts an answer by its status: a 2xx is returned with its body unread; any other is read whole and sorted.
+pub(crate) async fn classify_head(response: reqwest::Response) -> Result<Head, Outcome> {
     let status = response.status();
     // The service's clock (RFC 9110 requires an origin server with a clock to send Date).
     let date = response
@@ -173,6 +198,13 @@ pub(crate) async fn classify(response: reqwest::Response) -> Result<Reply, Outco
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
+    if status.is_success() {
+        return Ok(Head {
+            status: status.as_u16(),
+            date,
+            response,
+        });
+    }
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
@@ -185,20 +217,10 @@ pub(crate) async fn classify(response: reqwest::Response) -> Result<Reply, Outco
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    // A body cut short (connection reset after the headers) is a transient failure.
-    let body = response.bytes().await.map_err(|e| {
-        Outcome::Transient(format!(
-            "the {status} answer's body was cut short: {}",
-            root_cause(&e)
-        ))
-    })?;
-    if status.is_success() {
-        return Ok(Reply {
-            status: status.as_u16(),
-            body,
-            date,
-        });
-    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| cut_short(status.as_u16(), &e))?;
     Err(failure(status, retry_after, &content_type, &body))
 }
 
