@@ -1,5 +1,7 @@
 //! One export object being built: NDJSON lines (the record unchanged inside its envelope) streamed into a gzip
-//! encoder, so only the compressed object is held in memory.
+//! encoder, so only the compressed object is held in memory. A line is assembled in one reused buffer — the
+//! envelope's constant part once per object, the record's bytes copied as they came — and compressed with one
+//! call.
 
 use std::io::Write;
 
@@ -7,9 +9,8 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use mde_contracts::RecordFlag;
-use mde_defender::api::Record;
+use mde_defender::api::RecordView;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::keys::format_time;
@@ -28,10 +29,10 @@ pub(crate) struct Version {
 }
 
 impl Version {
-    pub(crate) fn of(record: &Record) -> Self {
+    pub(crate) fn of(record: &RecordView<'_>) -> Self {
         let mut flags = Vec::new();
         let last_update = record.last_update().map(format_time);
-        let content = || format!("sha256-{}", hex::encode(Sha256::digest(record.raw().get())));
+        let content = || format!("sha256-{}", hex::encode(Sha256::digest(record.raw())));
         let id = record.id().map_or_else(
             || {
                 flags.push(RecordFlag::MissingId);
@@ -53,24 +54,20 @@ impl Version {
     }
 }
 
-/// The envelope as written (borrowing the record's raw JSON); its shape is [`mde_contracts::RecordEnvelope`].
+/// The envelope's constant members, in the order of [`mde_contracts::RecordEnvelope`].
 #[derive(Serialize)]
-struct Line<'a> {
+struct Constant<'a> {
     tenant_id: &'a str,
     dataset: &'a str,
     exported_at: &'a str,
-    dedupe_key: &'a str,
-    #[serde(skip_serializing_if = "<[RecordFlag]>::is_empty")]
-    flags: &'a [RecordFlag],
-    record: &'a RawValue,
 }
 
 /// A gzip NDJSON object under construction.
 pub(crate) struct ObjectWriter {
     gz: GzEncoder<Vec<u8>>,
-    tenant: String,
-    dataset: &'static str,
-    exported_at: String,
+    /// `{"tenant_id":…,"dataset":…,"exported_at":…,"dedupe_key":`: the same for every line of the object.
+    prefix: Vec<u8>,
+    line: Vec<u8>,
     records: u64,
 }
 
@@ -81,27 +78,47 @@ impl ObjectWriter {
         dataset: &'static str,
         exported_at: time::OffsetDateTime,
     ) -> Self {
+        let exported_at = format_time(exported_at);
+        let constant = Constant {
+            tenant_id: tenant,
+            dataset,
+            exported_at: &exported_at,
+        };
+        // Serialising three strings into a Vec cannot fail.
+        let mut prefix = serde_json::to_vec(&constant).unwrap_or_default();
+        prefix.pop();
+        prefix.extend_from_slice(b",\"dedupe_key\":");
         Self {
             gz: GzEncoder::new(Vec::new(), Compression::new(level)),
-            tenant: tenant.to_owned(),
-            dataset,
-            exported_at: format_time(exported_at),
+            prefix,
+            line: Vec::new(),
             records: 0,
         }
     }
 
-    /// Appends one line.
-    pub(crate) fn write(&mut self, record: &Record, version: &Version) -> std::io::Result<()> {
-        let line = Line {
-            tenant_id: &self.tenant,
-            dataset: self.dataset,
-            exported_at: &self.exported_at,
-            dedupe_key: &version.key,
-            flags: &version.flags,
-            record: record.raw(),
-        };
-        serde_json::to_writer(&mut self.gz, &line).map_err(std::io::Error::other)?;
-        self.gz.write_all(b"\n")?;
+    /// Appends one line: `{<constant>,"dedupe_key":…,"flags"?:[…],"record":<the record's JSON>}`.
+    pub(crate) fn write(&mut self, record: &RecordView<'_>, version: &Version) -> std::io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(&self.prefix);
+        serde_json::to_writer(&mut *line, &version.key).map_err(std::io::Error::other)?;
+        if !version.flags.is_empty() {
+            line.extend_from_slice(b",\"flags\":");
+            serde_json::to_writer(&mut *line, &version.flags).map_err(std::io::Error::other)?;
+        }
+        line.extend_from_slice(b",\"record\":");
+        let start = line.len();
+        line.extend_from_slice(record.raw().as_bytes());
+        // JSON may carry line breaks between its tokens (never inside a string): one record, one line.
+        if record.raw().contains(['\n', '\r']) {
+            for b in &mut line[start..] {
+                if matches!(*b, b'\n' | b'\r') {
+                    *b = b' ';
+                }
+            }
+        }
+        line.extend_from_slice(b"}\n");
+        self.gz.write_all(line)?;
         self.records += 1;
         Ok(())
     }
@@ -128,8 +145,8 @@ mod tests {
 
     use super::*;
 
-    fn record(json: &str) -> Record {
-        Record::from_raw(RawValue::from_string(json.to_owned()).expect("json")).expect("record")
+    fn record(json: &str) -> RecordView<'_> {
+        RecordView::parse(json).expect("record")
     }
 
     #[test]
@@ -153,6 +170,26 @@ mod tests {
             serde_json::from_str(text.trim_end()).expect("contract shape");
         assert_eq!(envelope.dedupe_key, version.key);
         assert!(envelope.flags.is_empty());
+    }
+
+    #[test]
+    fn a_record_spread_over_lines_is_written_on_one_line_and_reads_back_equal() {
+        let raw = "{\"id\":\"a3\",\r\n  \"lastUpdateTime\": \"2026-11-23T10:00:00Z\",\n  \"title\": \"two\\nlines\"\n}";
+        let rec = record(raw);
+        let tenant = "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17";
+        let mut w = ObjectWriter::new(6, tenant, "mde_alerts", time::OffsetDateTime::UNIX_EPOCH);
+        w.write(&rec, &Version::of(&rec)).expect("write");
+        w.write(&rec, &Version::of(&rec)).expect("write");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&w.finish().expect("finish")[..])
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let envelope: mde_contracts::RecordEnvelope = serde_json::from_str(lines[0]).expect("contract shape");
+        let original: serde_json::Value = serde_json::from_str(raw).expect("json");
+        assert_eq!(envelope.record, original);
+        assert_eq!(envelope.record["title"], "two\nlines");
     }
 
     #[test]

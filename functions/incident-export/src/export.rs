@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader};
 
 use mde_contracts::{Dataset, DatasetRunSummary, DatasetStatus, QuarantinedPage, QuarantinedQuery, TenantId};
-use mde_defender::api::{ExportWindow, Record};
+use mde_defender::api::{ExportWindow, Record, RecordView};
 use mde_defender::{DefenderClient, DefenderError};
 use mde_platform::{ObjectStore, PutCondition};
 use serde_json::value::RawValue;
@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 use tracing::{debug, error, info, warn};
 
-use crate::checkpoint::{self, Backfill, State};
+use crate::checkpoint::{self, Backfill, Seen, State};
 use crate::durable::{self, PutFailure};
 use crate::encode::{ObjectWriter, Version};
 use crate::keys::{checkpoint_key, format_time, object_end, object_key, object_prefix, quarantine_key};
@@ -371,12 +371,20 @@ impl<'a> DatasetRun<'a> {
                 }
                 return Ok(Stop::Complete);
             }
-            match self.walk.next(cursor, end, &self.budget).await {
+            let mut writer = RecordWriter {
+                ctx: self.ctx,
+                tenant: self.tenant,
+                dataset: self.dataset,
+                from: self.frontier(range).unwrap_or_else(|| self.ctx.clock.now()),
+                seen: &mut self.state.seen,
+                object: &mut self.object,
+                counters: &mut self.counters,
+            };
+            let mut sink = |record: RecordView<'_>| writer.write(&record);
+            match self.walk.next(cursor, end, &self.budget, &mut sink).await {
                 Ok(None) => return Ok(Stop::OutOfTime),
-                Ok(Some((records, to))) => {
-                    self.write_records(range, records)?;
-                    cursor = to;
-                }
+                Ok(Some(to)) => cursor = to,
+                Err(WalkError::Sink(e)) => return Err(e),
                 Err(WalkError::Request(e)) if is_window_failure(&e.source) => {
                     let location = self.quarantine(&e.window, &e.source.to_string()).await?;
                     if !self.ctx.settings.skip_failed_pages {
@@ -455,44 +463,6 @@ impl<'a> DatasetRun<'a> {
                 }
             }
         }
-    }
-
-    /// Appends a window's records to the open object, suppressing versions already exported.
-    fn write_records(&mut self, range: Range, records: Vec<Record>) -> Result<(), ExportError> {
-        for record in records {
-            let version = Version::of(&record);
-            if self.state.seen.contains(&version.key) {
-                self.counters.suppressed += 1;
-                continue;
-            }
-            if self.object.is_none() {
-                let from = self.frontier(range).unwrap_or_else(|| self.ctx.clock.now());
-                self.object = Some(OpenObject {
-                    writer: ObjectWriter::new(
-                        self.ctx.settings.gzip_level,
-                        self.tenant.as_str(),
-                        self.dataset.as_str(),
-                        self.ctx.clock.now(),
-                    ),
-                    from,
-                    digest: Sha256::new(),
-                });
-            }
-            if let Some(o) = &mut self.object {
-                o.writer.write(&record, &version)?;
-                o.digest.update(version.key.as_bytes());
-                o.digest.update(b"\n");
-            }
-            self.counters.records += 1;
-            if !version.flags.is_empty() {
-                self.counters.flagged += 1;
-                warn!(tenant = %self.tenant, dataset = %self.dataset, id = record.id(), dedupe_key = %version.key, flags = ?version.flags, "record exported with a flag");
-            }
-            if let (Some(at), Some(text)) = (record.last_update(), &version.last_update) {
-                self.state.seen.insert(version.key, &version.id, text, at);
-            }
-        }
-        Ok(())
     }
 
     /// Writes the open object, named after the range it covers, if absent.
@@ -614,7 +584,7 @@ impl<'a> DatasetRun<'a> {
             if self.dataset == Dataset::M365dIncidents {
                 record = record.keyed_by_incident_id();
             }
-            let version = Version::of(&record);
+            let version = Version::of(&record.view());
             if let (Some(at), Some(text)) = (record.last_update(), &version.last_update) {
                 self.state.seen.insert(version.key, &version.id, text, at);
             }
@@ -684,4 +654,50 @@ fn is_window_failure(e: &DefenderError) -> bool {
 
 fn duration(d: std::time::Duration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::MAX)
+}
+
+/// Where the records a walk reads go: the open object (started on the first record), unless the version was
+/// exported already. Records of a window that turns out full are written too (they are real versions); reading
+/// its parts again finds them in `seen`.
+struct RecordWriter<'w> {
+    ctx: &'w Context<'w>,
+    tenant: &'w TenantId,
+    dataset: Dataset,
+    /// The frontier when the object starts (its key's `from`).
+    from: OffsetDateTime,
+    seen: &'w mut Seen,
+    object: &'w mut Option<OpenObject>,
+    counters: &'w mut Counters,
+}
+
+impl RecordWriter<'_> {
+    fn write(&mut self, record: &RecordView<'_>) -> Result<(), ExportError> {
+        let version = Version::of(record);
+        if self.seen.contains(&version.key) {
+            self.counters.suppressed += 1;
+            return Ok(());
+        }
+        let object = self.object.get_or_insert_with(|| OpenObject {
+            writer: ObjectWriter::new(
+                self.ctx.settings.gzip_level,
+                self.tenant.as_str(),
+                self.dataset.as_str(),
+                self.ctx.clock.now(),
+            ),
+            from: self.from,
+            digest: Sha256::new(),
+        });
+        object.writer.write(record, &version)?;
+        object.digest.update(version.key.as_bytes());
+        object.digest.update(b"\n");
+        self.counters.records += 1;
+        if !version.flags.is_empty() {
+            self.counters.flagged += 1;
+            warn!(tenant = %self.tenant, dataset = %self.dataset, id = record.id(), dedupe_key = %version.key, flags = ?version.flags, "record exported with a flag");
+        }
+        if let (Some(at), Some(text)) = (record.last_update(), &version.last_update) {
+            self.seen.insert(version.key, &version.id, text, at);
+        }
+        Ok(())
+    }
 }

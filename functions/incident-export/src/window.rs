@@ -9,21 +9,27 @@
 //! time (a record without one could not be found by the creation split — only that split relies on it).
 
 use std::collections::BTreeSet;
+use std::pin::Pin;
 
+use futures::future::{MaybeDone, maybe_done};
 use mde_contracts::{Dataset, TenantId};
 use mde_defender::DefenderClient;
-use mde_defender::api::{ExportWindow, Record, WindowPage};
+use mde_defender::api::{ExportWindow, OpenWindow, RecordView, WindowAnswer, WindowReadError};
 use time::{Duration, OffsetDateTime};
 use tracing::{debug, warn};
 
+use crate::ExportError;
 use crate::encode::Version;
 
 /// The APIs' time resolution: 100 ns.
 pub(crate) const TICK: Duration = Duration::nanoseconds(100);
 /// Creation time never precedes this (Defender did not exist before).
 const EARLIEST_CREATION: OffsetDateTime = time::macros::datetime!(2000-01-01 0:00 UTC);
-/// Windows fill to about this share of `$top`, so density changes rarely make a window full.
-const FILL: f64 = 0.9;
+/// Windows fill to about this share of `$top`, so density changes rarely make a window full, and each request
+/// still carries nearly a full page (requests are what the rate limits count).
+const FILL: f64 = 0.97;
+/// After a full window, the share of the rows' span read again: a margin below the page that proved too small.
+const SPLIT_FILL: f64 = 0.9;
 /// The widest window: ten years, so a backfill from long ago crosses its empty years in a few requests (a window
 /// grows at most fourfold per complete window).
 pub(crate) const MAX_WIDTH: Duration = Duration::days(3_653);
@@ -63,11 +69,72 @@ pub(crate) enum WalkError {
     Request(WindowError),
     /// A cell full at one instant of both times never gave the same rows twice, or had too many.
     Unstable { window: ExportWindow, reason: String },
+    /// The sink could not take a record (encoding, storage).
+    Sink(ExportError),
 }
 
 impl From<WindowError> for WalkError {
     fn from(e: WindowError) -> Self {
         WalkError::Request(e)
+    }
+}
+
+/// Where each record read goes (the export's writer): called for every record of every answer, including those
+/// of windows that turn out full and are read again in parts — so it must take a version it already has.
+pub(crate) type Sink<'s> = dyn FnMut(RecordView<'_>) -> Result<(), ExportError> + Send + 's;
+
+/// A window request sent ahead (prefetch): the open answer, or the failure, once it comes.
+type Opening<'a> = MaybeDone<Pin<Box<dyn Future<Output = mde_defender::Result<OpenWindow<'a>>> + Send + 'a>>>;
+
+/// What the records of one answer showed, for choosing how to split a full window (any split is correct; these
+/// cost fewer requests).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observed {
+    /// The last update every record shares: `Some(Some(t))` so far one instant, `Some(None)` differing or missing.
+    same_update: Option<Option<OffsetDateTime>>,
+    /// The latest last update strictly inside the window.
+    last_inside: Option<OffsetDateTime>,
+    /// The earliest and latest creation inside the creation range asked for.
+    created: Option<(OffsetDateTime, OffsetDateTime)>,
+}
+
+impl Observed {
+    fn note(&mut self, record: &RecordView<'_>, window: &ExportWindow) {
+        let at = record.last_update();
+        self.same_update = match self.same_update {
+            None => Some(at),
+            Some(same) if same == at => Some(same),
+            Some(_) => Some(None),
+        };
+        if let Some(t) = at.filter(|t| *t > window.from && *t < window.to) {
+            self.last_inside = Some(self.last_inside.map_or(t, |l| l.max(t)));
+        }
+        let (c0, c1) = window
+            .created
+            .unwrap_or((OffsetDateTime::UNIX_EPOCH, OffsetDateTime::UNIX_EPOCH));
+        if let Some(c) = record
+            .created()
+            .filter(|c| window.created.is_some() && (c0..c1).contains(c))
+        {
+            self.created = Some(self.created.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))));
+        }
+    }
+
+    /// The instant every record shares (none when they differ, one lacks it, or there were none).
+    fn single_update(&self) -> Option<OffsetDateTime> {
+        self.same_update.flatten()
+    }
+}
+
+/// One answer read: what it held and what its records showed.
+struct Read {
+    answer: WindowAnswer,
+    observed: Observed,
+}
+
+impl Read {
+    fn is_complete(&self) -> bool {
+        self.answer.is_complete()
     }
 }
 
@@ -84,12 +151,14 @@ pub(crate) struct Walk<'a> {
     pub page_cap: Option<u32>,
     /// The service's clock at its last answer.
     pub service_now: Option<OffsetDateTime>,
-    /// Requests made.
+    /// Requests made (prefetches included).
     pub calls: u64,
     /// Windows read again in halves.
     pub splits: u64,
     /// Cells swept with `$skip`.
     pub sweeps: u64,
+    /// The next window, requested while the current one is read.
+    prefetched: Option<(ExportWindow, Opening<'a>)>,
 }
 
 impl<'a> Walk<'a> {
@@ -112,79 +181,153 @@ impl<'a> Walk<'a> {
             calls: 0,
             splits: 0,
             sweeps: 0,
+            prefetched: None,
         }
     }
 
-    async fn read(
-        &mut self,
+    fn window(
+        &self,
         from: OffsetDateTime,
         to: OffsetDateTime,
         created: Option<(OffsetDateTime, OffsetDateTime)>,
         skip: u32,
-    ) -> Result<WindowPage, WindowError> {
-        let window = ExportWindow {
+    ) -> ExportWindow {
+        ExportWindow {
             from,
             to,
             created,
             top: self.top,
             skip,
-        };
+        }
+    }
+
+    /// Sends a window request (counted) without waiting for it.
+    fn request(&mut self, window: ExportWindow) -> Opening<'a> {
         self.calls += 1;
-        let page = self
-            .client
-            .read_window(self.dataset, self.tenant, &window)
+        let (client, dataset, tenant) = (self.client, self.dataset, self.tenant);
+        maybe_done(Box::pin(async move {
+            client.open_window(dataset, tenant, window).await
+        }))
+    }
+
+    /// Reads one window into `sink`; with `ahead`, sends that request while this one's answer is read (it is
+    /// kept for the next read that asks for the same window).
+    async fn read(
+        &mut self,
+        window: ExportWindow,
+        sink: &mut Sink<'_>,
+        ahead: Option<ExportWindow>,
+    ) -> Result<Read, WalkError> {
+        let opening = match self.prefetched.take() {
+            Some((sent, opening)) if sent == window => opening,
+            // A request sent ahead for another window (this one came back full): dropped.
+            _ => self.request(window),
+        };
+        let open = opening_result(opening)
             .await
             .map_err(|source| WindowError { window, source })?;
-        if let Some(now) = page.service_time {
+        let mut ahead = ahead.map(|w| (w, self.request(w)));
+        let mut observed = Observed::default();
+        let mut note = |record: RecordView<'_>| {
+            observed.note(&record, &window);
+            sink(record)
+        };
+        let reading = self.client.read_open_window(open, &mut note);
+        let read = match ahead.as_mut() {
+            None => reading.await,
+            Some((_, opening)) => {
+                tokio::pin!(reading);
+                loop {
+                    tokio::select! {
+                        biased;
+                        read = &mut reading => break read,
+                        () = &mut *opening, if matches!(opening, MaybeDone::Future(_)) => {}
+                    }
+                }
+            }
+        };
+        self.prefetched = ahead;
+        let answer = match read {
+            Ok(answer) => answer,
+            Err(WindowReadError::Api(source)) => return Err(WindowError { window, source }.into()),
+            Err(WindowReadError::Sink(e)) => return Err(WalkError::Sink(e)),
+        };
+        if let Some(now) = answer.service_time {
             self.service_now = Some(self.service_now.map_or(now, |t| t.max(now)));
         }
         // Fewer rows than asked for, and more to come: the service caps pages below `$top`. Ask for that many
         // from now on, so that a capped page is seen as full even if a later answer forgets its nextLink.
-        if page.next_link && page.records.len() < self.top as usize && page.records.len() >= 2 {
-            let cap = page.records.len() as u32;
+        if answer.next_link && answer.rows < self.top as usize && answer.rows >= 2 {
+            let cap = answer.rows as u32;
             warn!(tenant = %self.tenant, dataset = %self.dataset, asked = self.top, cap, "the service answers fewer rows than $top per page; using its page size");
             self.page_cap = Some(cap);
             self.top = cap;
         }
-        debug!(tenant = %self.tenant, dataset = %self.dataset, from = %from, to = %to, rows = page.records.len(), complete = page.is_complete(), "window read");
-        Ok(page)
+        debug!(tenant = %self.tenant, dataset = %self.dataset, from = %window.from, to = %window.to, rows = answer.rows, complete = answer.is_complete(), "window read");
+        Ok(Read { answer, observed })
     }
 
     /// A request that reads nothing (an empty window) to learn the service's clock.
     pub(crate) async fn probe(&mut self, at: OffsetDateTime) -> Result<(), WindowError> {
-        self.read(at, at, None, 0).await.map(|_| ())
+        let mut ignore = |_: RecordView<'_>| Ok(());
+        match self.read(self.window(at, at, None, 0), &mut ignore, None).await {
+            Ok(_) => Ok(()),
+            Err(WalkError::Request(e)) => Err(e),
+            // An empty window has nothing to sink and no cell to sweep.
+            Err(WalkError::Sink(_) | WalkError::Unstable { .. }) => Ok(()),
+        }
     }
 
-    /// Reads the next complete stretch `[cursor, w1)` (`w1 ≤ end`, `w1 > cursor`) and returns its records and
-    /// `w1`; `None` when the budget ran out first (nothing of the stretch is returned then).
+    /// Reads the next complete stretch `[cursor, w1)` (`w1 ≤ end`, `w1 > cursor`) into `sink` and returns `w1`;
+    /// `None` when the budget ran out first (records of the stretch may have gone to the sink then: the next
+    /// read of the stretch finds them again). The next window is requested while this one is read.
     pub(crate) async fn next(
         &mut self,
         cursor: OffsetDateTime,
         end: OffsetDateTime,
         budget: &Budget,
-    ) -> Result<Option<(Vec<Record>, OffsetDateTime)>, WalkError> {
+        sink: &mut Sink<'_>,
+    ) -> Result<Option<OffsetDateTime>, WalkError> {
         if budget.exhausted(self.calls) {
+            self.prefetched = None;
             return Ok(None);
         }
         loop {
             if budget.past_deadline() {
+                self.prefetched = None;
                 return Ok(None);
             }
-            let planned = cursor + self.width;
-            let w1 = planned.min(end);
-            let page = self.read(cursor, w1, None, 0).await?;
+            // The window requested ahead, when it starts here (its width is the one before the last adapt: any
+            // width is correct), else one of the current width.
+            let window = match &self.prefetched {
+                Some((w, _))
+                    if w.from == cursor
+                        && w.to <= end
+                        && w.created.is_none()
+                        && w.skip == 0
+                        && w.top == self.top =>
+                {
+                    *w
+                }
+                _ => self.window(cursor, (cursor + self.width).min(end), None, 0),
+            };
+            let w1 = window.to;
+            let ahead = (w1 < end && !budget.exhausted(self.calls + 1))
+                .then(|| self.window(w1, (w1 + self.width).min(end), None, 0));
+            let read = self.read(window, sink, ahead).await?;
             let width = w1 - cursor;
-            if page.is_complete() {
-                self.adapt(width, page.records.len(), planned > end);
-                return Ok(Some((page.records, w1)));
+            if read.is_complete() {
+                self.adapt(width, read.answer.rows, w1 >= end);
+                return Ok(Some(w1));
             }
+            self.prefetched = None;
             if width > TICK {
                 self.splits += 1;
-                self.width = shrunk(&page.records, cursor, w1);
+                self.width = shrunk(&read.observed, cursor, w1);
                 continue;
             }
-            return match self.split_on_creation(cursor, w1, budget).await? {
-                Some(records) => Ok(Some((records, w1))),
+            return match self.split_on_creation(cursor, w1, budget, sink).await? {
+                Some(()) => Ok(Some(w1)),
                 None => Ok(None),
             };
         }
@@ -209,66 +352,61 @@ impl<'a> Walk<'a> {
         from: OffsetDateTime,
         to: OffsetDateTime,
         budget: &Budget,
-    ) -> Result<Option<Vec<Record>>, WalkError> {
+        sink: &mut Sink<'_>,
+    ) -> Result<Option<()>, WalkError> {
         let mut ranges = vec![(EARLIEST_CREATION.min(from), to.max(from + TICK))];
-        let mut out = Vec::new();
         while let Some((c0, c1)) = ranges.pop() {
             if budget.past_deadline() {
                 return Ok(None);
             }
-            let page = self.read(from, to, Some((c0, c1)), 0).await?;
-            if page.is_complete() {
-                out.extend(page.records);
+            let read = self
+                .read(self.window(from, to, Some((c0, c1)), 0), sink, None)
+                .await?;
+            if read.is_complete() {
                 continue;
             }
             if c1 - c0 > TICK {
                 self.splits += 1;
-                ranges.extend(creation_parts(&page.records, c0, c1).into_iter().rev());
+                ranges.extend(creation_parts(&read.observed, c0, c1).into_iter().rev());
                 continue;
             }
-            match self.sweep(from, to, (c0, c1), budget).await? {
-                Some(records) => out.extend(records),
-                None => return Ok(None),
+            if self.sweep(from, to, (c0, c1), budget, sink).await?.is_none() {
+                return Ok(None);
             }
         }
-        Ok(Some(out))
+        Ok(Some(()))
     }
 
-    /// Reads a cell full at one instant of both times with `$skip` until two whole sweeps see the same versions.
+    /// Reads a cell full at one instant of both times with `$skip` until two whole sweeps see the same versions
+    /// (every record read goes to the sink, which takes a version once).
     async fn sweep(
         &mut self,
         from: OffsetDateTime,
         to: OffsetDateTime,
         created: (OffsetDateTime, OffsetDateTime),
         budget: &Budget,
-    ) -> Result<Option<Vec<Record>>, WalkError> {
+        sink: &mut Sink<'_>,
+    ) -> Result<Option<()>, WalkError> {
         self.sweeps += 1;
         warn!(tenant = %self.tenant, dataset = %self.dataset, at = %from, "more than $top records share one last-update and one creation instant: sweeping with $skip");
-        let window = ExportWindow {
-            from,
-            to,
-            created: Some(created),
-            top: self.top,
-            skip: 0,
-        };
+        let window = self.window(from, to, Some(created), 0);
         let mut previous: Option<BTreeSet<String>> = None;
         for _ in 0..MAX_SWEEPS {
-            let mut records: Vec<Record> = Vec::new();
             let mut keys = BTreeSet::new();
             let mut skip = 0u32;
             loop {
                 if budget.past_deadline() {
                     return Ok(None);
                 }
-                let page = self.read(from, to, Some(created), skip).await?;
-                let complete = page.is_complete();
-                let rows = page.records.len() as u32;
-                for r in page.records {
-                    if keys.insert(Version::of(&r).key) {
-                        records.push(r);
-                    }
-                }
-                if complete || rows == 0 {
+                let mut keyed = |record: RecordView<'_>| {
+                    keys.insert(Version::of(&record).key);
+                    sink(record)
+                };
+                let read = self
+                    .read(self.window(from, to, Some(created), skip), &mut keyed, None)
+                    .await?;
+                let rows = read.answer.rows as u32;
+                if read.is_complete() || rows == 0 {
                     break;
                 }
                 skip = skip.saturating_add(rows);
@@ -280,7 +418,7 @@ impl<'a> Walk<'a> {
                 }
             }
             if previous.as_ref() == Some(&keys) {
-                return Ok(Some(records));
+                return Ok(Some(()));
             }
             previous = Some(keys);
         }
@@ -296,9 +434,9 @@ impl<'a> Walk<'a> {
 /// instant alone. Otherwise at most three quarters of the width, and less when the rows end early: a service that
 /// lists oldest first filled the page by `last`, so `[cursor, cursor + 0.9 × (last − cursor))` holds fewer than
 /// `$top`; in any other order `last` lies near `w1` and three quarters it is — and if that is still full, again.
-fn shrunk(records: &[Record], cursor: OffsetDateTime, w1: OffsetDateTime) -> Duration {
+fn shrunk(observed: &Observed, cursor: OffsetDateTime, w1: OffsetDateTime) -> Duration {
     let width = w1 - cursor;
-    if let Some(t) = single_instant(records, Record::last_update) {
+    if let Some(t) = observed.single_update() {
         if t > cursor && t < w1 {
             return t - cursor;
         }
@@ -307,22 +445,10 @@ fn shrunk(records: &[Record], cursor: OffsetDateTime, w1: OffsetDateTime) -> Dur
         }
     }
     let three_quarters = ticks(width * 3 / 4);
-    let guided = records
-        .iter()
-        .filter_map(Record::last_update)
-        .filter(|t| *t > cursor && *t < w1)
-        .max()
-        .map(|last| ticks((last - cursor) * FILL));
+    let guided = observed
+        .last_inside
+        .map(|last| ticks((last - cursor) * SPLIT_FILL));
     guided.map_or(three_quarters, |g| g.min(three_quarters)).max(TICK)
-}
-
-/// The instant every record of a page shares, by `at` (none when they differ or one lacks it).
-fn single_instant(
-    records: &[Record],
-    at: impl Fn(&Record) -> Option<OffsetDateTime>,
-) -> Option<OffsetDateTime> {
-    let first = at(records.first()?)?;
-    records.iter().all(|r| at(r) == Some(first)).then_some(first)
 }
 
 /// How to split a creation range `[c0, c1)` whose page came back full, guided by the creation times the page
@@ -330,16 +456,14 @@ fn single_instant(
 /// is isolated as a cell; a spread `lo..=hi` becomes `[c0, lo)`, `[lo, mid)`, `[mid, c1)`; without usable times,
 /// halves. Returned in reading order; every part is non-empty and they cover `[c0, c1)` exactly.
 fn creation_parts(
-    records: &[Record],
+    observed: &Observed,
     c0: OffsetDateTime,
     c1: OffsetDateTime,
 ) -> Vec<(OffsetDateTime, OffsetDateTime)> {
-    let inside: Vec<OffsetDateTime> = records
-        .iter()
-        .filter_map(Record::created)
-        .filter(|t| (c0..c1).contains(t))
-        .collect();
-    let (Some(lo), Some(hi)) = (inside.iter().min().copied(), inside.iter().max().copied()) else {
+    let Some((lo, hi)) = observed
+        .created
+        .filter(|(lo, hi)| (c0..c1).contains(lo) && (c0..c1).contains(hi))
+    else {
         let mid = c0 + ticks((c1 - c0) / 2).max(TICK);
         return vec![(c0, mid), (mid, c1)];
     };
@@ -360,6 +484,16 @@ fn creation_parts(
     parts
 }
 
+/// Resolves a request sent ahead.
+async fn opening_result<'a>(mut opening: Opening<'a>) -> mde_defender::Result<OpenWindow<'a>> {
+    (&mut opening).await;
+    match Pin::new(&mut opening).take_output() {
+        Some(result) => result,
+        // A MaybeDone awaited to completion holds its output until taken once.
+        None => unreachable!("the request's output is taken once"),
+    }
+}
+
 /// `d` rounded down to whole ticks.
 fn ticks(d: Duration) -> Duration {
     let n = d.whole_nanoseconds() / 100;
@@ -371,12 +505,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn record(created: OffsetDateTime) -> Record {
-        let json = format!(
+    fn json(created: OffsetDateTime) -> String {
+        format!(
             r#"{{"id":"a","createdDateTime":"{}"}}"#,
             crate::keys::format_time(created)
-        );
-        Record::from_raw(serde_json::value::RawValue::from_string(json).expect("json")).expect("record")
+        )
     }
 
     proptest! {
@@ -386,8 +519,13 @@ mod tests {
         ) {
             let at = |t: i64| EARLIEST_CREATION + TICK * i32::try_from(t).expect("small");
             let (c0, c1) = (at(start), at(start + span));
-            let records: Vec<Record> = times.iter().map(|t| record(at(*t))).collect();
-            let parts = creation_parts(&records, c0, c1);
+            let window = ExportWindow { from: c0, to: c1, created: Some((c0, c1)), top: 2, skip: 0 };
+            let mut observed = Observed::default();
+            for t in &times {
+                let text = json(at(*t));
+                observed.note(&RecordView::parse(&text).expect("record"), &window);
+            }
+            let parts = creation_parts(&observed, c0, c1);
             prop_assert!(parts.len() >= 2);
             prop_assert_eq!(parts[0].0, c0);
             prop_assert_eq!(parts[parts.len() - 1].1, c1);

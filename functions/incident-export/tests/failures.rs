@@ -658,14 +658,17 @@ async fn with_skip_failed_pages_the_run_moves_past_a_quarantined_window_and_only
         let at = k.split_once(':').map(|(_, t)| t).unwrap_or_default();
         at >= q.query.from.as_str() && at < q.query.to.as_str()
     };
-    let expected: BTreeSet<String> = truth.iter().filter(|k| !in_window(k)).cloned().collect();
     let exported: BTreeSet<String> = exported_keys(store.as_ref(), Dataset::MdeAlerts, FULL)
         .await
         .into_keys()
         .collect();
-    assert_eq!(
-        exported, expected,
-        "exactly the quarantined window's records are missing"
+    assert!(exported.is_subset(&truth), "only versions the service holds");
+    // Records of the window may have come with an earlier answer that was full (every record read is written),
+    // so at most the quarantined window's records are missing, and nothing outside it.
+    let missing: Vec<&String> = truth.difference(&exported).collect();
+    assert!(
+        missing.iter().all(|k| in_window(k)),
+        "only records of the quarantined window are missing: {missing:?}"
     );
 }
 
