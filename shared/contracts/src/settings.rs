@@ -117,7 +117,7 @@ pub struct ExportSettings {
     pub tenant_concurrency: u32,
     /// Move past a page that keeps failing (it is quarantined either way). Off: the cursor holds before it.
     pub skip_failed_pages: bool,
-    /// `$top` of MDE alert pages (2 to 10,000): memory per page against API calls.
+    /// `$top` of MDE alert pages (2 to 10,000; pages are streamed, so memory does not depend on it).
     pub mde_alerts_page_size: u32,
     /// `$top` of Microsoft 365 Defender incident pages (2 to 100).
     pub m365d_incidents_page_size: u32,
@@ -145,7 +145,7 @@ impl Default for ExportSettings {
             max_object_bytes: 8 * 1024 * 1024,
             tenant_concurrency: 4,
             skip_failed_pages: false,
-            mde_alerts_page_size: 2_000,
+            mde_alerts_page_size: 10_000,
             m365d_incidents_page_size: 100,
             graph_page_size: 1_000,
             max_seen: 100_000,

@@ -493,6 +493,30 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_held_do_not_grow_with_the_page() {
+        let record = format!(r#"{{"id":"a","evidence":"{}"}}"#, "x".repeat(3_000));
+        for rows in [10usize, 1_000, 10_000] {
+            let body = format!(r#"{{"value":[{}]}}"#, vec![record.as_str(); rows].join(","));
+            let mut reader = EnvelopeReader::default();
+            let mut chunks = body.as_bytes().chunks(16 * 1024);
+            let (mut seen, mut most_held) = (0, 0);
+            loop {
+                most_held = most_held.max(reader.buf.capacity());
+                match reader.next().expect("reads") {
+                    Step::Record(_) => seen += 1,
+                    Step::NeedMore => match chunks.next() {
+                        Some(c) => reader.feed(c),
+                        None => reader.finish(),
+                    },
+                    Step::End => break,
+                }
+            }
+            assert_eq!(seen, rows);
+            assert!(most_held <= 4 * PARSE_AHEAD, "{rows} rows: {most_held} bytes held");
+        }
+    }
+
+    #[test]
     fn an_empty_page_and_a_page_without_next_link() {
         assert_eq!(read(r#"{"value":[]}"#, 1).expect("reads"), (vec![], None));
         assert_eq!(
