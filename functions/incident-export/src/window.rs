@@ -171,8 +171,6 @@ pub(crate) struct Walk<'a> {
     pub splits: u64,
     /// Cells swept with `$skip`.
     pub sweeps: u64,
-    /// Rows per second seen in the last full page, until a complete window with rows tells the density.
-    density: Option<f64>,
     /// The next window, requested while the current one is read.
     prefetched: Option<(ExportWindow, Opening<'a>)>,
 }
@@ -197,7 +195,6 @@ impl<'a> Walk<'a> {
             calls: 0,
             splits: 0,
             sweeps: 0,
-            density: None,
             prefetched: None,
         }
     }
@@ -357,13 +354,6 @@ impl<'a> Walk<'a> {
             if width > TICK {
                 self.splits += 1;
                 self.width = shrunk(&read.observed, cursor, w1);
-                // Rows per second where the full page's records lie: at least the density there.
-                if let (Some(first), Some(last)) = (read.observed.first_inside, read.observed.last_inside) {
-                    let span = (last - first).as_seconds_f64();
-                    if span > 0.0 {
-                        self.density = Some(read.answer.rows as f64 / span);
-                    }
-                }
                 continue;
             }
             return match self.split_on_creation(cursor, w1, budget, sink).await? {
@@ -378,11 +368,8 @@ impl<'a> Walk<'a> {
     /// the last stretch) may narrow the width but never widen it: a short quiet stretch says little about the next.
     fn adapt(&mut self, width: Duration, rows: usize, clipped: bool) {
         let ideal = if rows == 0 {
-            // An empty window says nothing of the density beyond it: a full page read before does (a lower bound).
-            self.density
-                .map_or(f64::INFINITY, |d| fill(self.top) * f64::from(self.top) / d)
+            f64::INFINITY
         } else {
-            self.density = None;
             width.as_seconds_f64() * (fill(self.top) * f64::from(self.top)) / rows as f64
         };
         let cap = if clipped { self.width } else { width * 4 };
@@ -489,11 +476,11 @@ fn shrunk(observed: &Observed, cursor: OffsetDateTime, w1: OffsetDateTime) -> Du
     }
     let three_quarters = ticks(width * 3 / 4);
     // Records only in the later part of the window (a first export over an empty past): up to the earliest one,
-    // likely empty, in one request — then the density seen sets the width.
+    // likely empty, in one request (the next window starts at the records).
     if let Some(first) = observed.first_inside
         && first - cursor >= width / 2
     {
-        return ticks(first - cursor).min(three_quarters).max(TICK);
+        return ticks(first - cursor).max(TICK);
     }
     let guided = observed
         .last_inside
