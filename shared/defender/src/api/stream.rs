@@ -456,8 +456,11 @@ fn parse_error(buf: &[u8], e: &serde_json::Error) -> ReadError {
 mod tests {
     use super::*;
 
-    /// Reads `body` fed in chunks of `size`, collecting (raw, id) of every record and the nextLink.
-    fn read(body: &str, size: usize) -> Result<(Vec<(String, Option<String>)>, Option<String>), ReadError> {
+    /// (raw, id) of each record, and the nextLink.
+    type Read = (Vec<(String, Option<String>)>, Option<String>);
+
+    /// Reads `body` fed in chunks of `size`.
+    fn read(body: &str, size: usize) -> Result<Read, ReadError> {
         let mut reader = EnvelopeReader::default();
         let mut chunks = body.as_bytes().chunks(size.max(1));
         let mut out = Vec::new();
@@ -512,7 +515,10 @@ mod tests {
                 }
             }
             assert_eq!(seen, rows);
-            assert!(most_held <= 4 * PARSE_AHEAD, "{rows} rows: {most_held} bytes held");
+            assert!(
+                most_held <= 4 * PARSE_AHEAD,
+                "{rows} rows: {most_held} bytes held"
+            );
         }
     }
 
