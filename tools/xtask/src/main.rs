@@ -1,20 +1,25 @@
 //! Developer tasks: `cargo xtask schemas` regenerates `schemas/*.schema.json` from the contract types; `cargo xtask
-//! canary PATH...` fails when a test secret appears in what a test run produced (see `canary.rs`).
+//! canary PATH...` fails when a test secret appears in what a test run produced (see `canary.rs`); `cargo xtask
+//! gzip-floor --level N FILE...` measures the CPU time of gzip alone over files (see `gzip_floor.rs`, used by
+//! `scripts/bench`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 mod canary;
+mod gzip_floor;
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
         "schemas" => write_schemas(&repo_root().join("schemas")),
         "canary" => canary::run(&std::env::args_os().skip(2).map(PathBuf::from).collect::<Vec<_>>()),
+        "gzip-floor" => gzip_floor::run(&std::env::args_os().skip(2).collect::<Vec<_>>()),
         _ => bail!(
             "usage: cargo xtask schemas          (regenerates schemas/*.schema.json from shared/contracts)\n       \
-             cargo xtask canary PATH...  (fails if a test secret appears under the paths)"
+             cargo xtask canary PATH...  (fails if a test secret appears under the paths)\n       \
+             cargo xtask gzip-floor [--level N] FILE...  (CPU time of gzip alone over the files, as JSON)"
         ),
     }
 }

@@ -73,6 +73,7 @@ impl TenantRegistry for DynamoRegistry {
         let mut start: Option<Item> = None;
         loop {
             self.count();
+            tracing::debug!(table = %self.table, "tenant registry: DynamoDB Scan call");
             let page = self
                 .client
                 .scan()

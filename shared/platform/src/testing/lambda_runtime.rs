@@ -1,10 +1,12 @@
 //! A local Lambda Runtime API, so tests run a function's built binary exactly as Lambda does: the binary polls
-//! for events and posts its answers; the test invokes it and reads the answer.
+//! for events and posts its answers; the test invokes it and reads the answer. Several processes may poll the
+//! same API (a function's concurrency): each event goes to one of them. Benchmarks read when the polls arrive
+//! ([`LambdaRuntime::first_poll`]: a process's cold start ends at its first poll).
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -12,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 /// Where the answer to one invocation goes: the response payload, or the function's error document.
 type Answer = oneshot::Sender<Result<Value, Value>>;
@@ -20,8 +22,17 @@ type Answer = oneshot::Sender<Result<Value, Value>>;
 #[derive(Clone)]
 struct Shared {
     function: String,
+    /// The function's timeout: each event's deadline is its delivery time plus this.
+    timeout: Duration,
     events: Arc<Mutex<mpsc::Receiver<(String, Value)>>>,
     waiting: Arc<Mutex<HashMap<String, Answer>>>,
+    polls: Arc<Polls>,
+}
+
+/// The `GET .../invocation/next` requests received: when the first arrived, and how many so far.
+struct Polls {
+    first: OnceLock<Instant>,
+    count: watch::Sender<u64>,
 }
 
 /// The Runtime API of one function, served on a loopback port.
@@ -32,13 +43,25 @@ pub struct LambdaRuntime {
 }
 
 impl LambdaRuntime {
-    /// Serves the Runtime API for `function` on a free loopback port.
+    /// Serves the Runtime API for `function` on a free loopback port; each event's deadline is 60 s after its
+    /// delivery.
     pub async fn start(function: &str) -> Self {
+        Self::start_with_timeout(function, Duration::from_secs(60)).await
+    }
+
+    /// [`LambdaRuntime::start`] for a function whose timeout is `timeout` (each event's deadline is its delivery
+    /// time plus this), e.g. 900 s as incident-export is deployed.
+    pub async fn start_with_timeout(function: &str, timeout: Duration) -> Self {
         let (events, rx) = mpsc::channel(16);
         let shared = Shared {
             function: function.to_string(),
+            timeout,
             events: Arc::new(Mutex::new(rx)),
             waiting: Arc::new(Mutex::new(HashMap::new())),
+            polls: Arc::new(Polls {
+                first: OnceLock::new(),
+                count: watch::channel(0).0,
+            }),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -85,6 +108,19 @@ impl LambdaRuntime {
     /// Invokes the function with `event` and waits (at most 30 s) for its answer: `Ok(payload)`, or `Err` with
     /// the error document of a function error.
     pub async fn invoke(&self, request_id: &str, event: Value) -> Result<Value, Value> {
+        self.invoke_within(request_id, event, Duration::from_secs(30))
+            .await
+            .expect("the function answered in time")
+    }
+
+    /// [`LambdaRuntime::invoke`] waiting at most `limit` (queueing behind busy processes included): `None` when
+    /// no answer came in time.
+    pub async fn invoke_within(
+        &self,
+        request_id: &str,
+        event: Value,
+        limit: Duration,
+    ) -> Option<Result<Value, Value>> {
         let (tx, rx) = oneshot::channel();
         self.shared
             .waiting
@@ -95,20 +131,51 @@ impl LambdaRuntime {
             .send((request_id.to_string(), event))
             .await
             .expect("queue the event");
-        tokio::time::timeout(Duration::from_secs(30), rx)
-            .await
-            .expect("the function answered in time")
-            .expect("an answer")
+        match tokio::time::timeout(limit, rx).await {
+            Ok(answer) => Some(answer.expect("an answer")),
+            Err(_) => {
+                self.shared.waiting.lock().await.remove(request_id);
+                None
+            }
+        }
+    }
+
+    /// The instant the first `GET .../invocation/next` arrived: a process started under this API has finished
+    /// its initialisation then (its cold start). Waits for it at most `timeout`; `None` when none came.
+    pub async fn first_poll(&self, timeout: Duration) -> Option<Instant> {
+        if self.wait_for_polls(1, timeout).await {
+            self.shared.polls.first.get().copied()
+        } else {
+            None
+        }
+    }
+
+    /// How many `GET .../invocation/next` requests arrived so far: a function polls when it is ready, then
+    /// again after each answer.
+    pub fn polls(&self) -> u64 {
+        *self.shared.polls.count.borrow()
+    }
+
+    /// Waits at most `timeout` until `n` polls have arrived (e.g. until all of `n` processes just started under
+    /// this API are ready for events); whether they did.
+    pub async fn wait_for_polls(&self, n: u64, timeout: Duration) -> bool {
+        let mut count = self.shared.polls.count.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await,
+            Ok(Ok(_))
+        )
     }
 }
 
 async fn next(State(api): State<Shared>) -> (HeaderMap, Bytes) {
+    api.polls.first.get_or_init(Instant::now);
+    api.polls.count.send_modify(|n| *n += 1);
     let (id, event) = api.events.lock().await.recv().await.expect("an event");
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_millis()
-        + 60_000;
+        + api.timeout.as_millis();
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
         headers.insert(name, HeaderValue::from_str(&value).expect("header value"));
