@@ -15,7 +15,8 @@
 //!
 //! Variables: `LAMBDA_STARTS` (measured starts per function, default 11, at least 10 for the report's medians),
 //! `LAMBDA_BIN_DIR` (where the binaries are, default `target/release`). Writes `target/bench/lambda.json`.
-//! The cold start measured here is the process's own initialisation; Lambda adds its sandbox and code download.
+//! The cold start measured here is the process's own initialisation, on this machine's architecture (the zips of
+//! `scripts/build` are arm64 by default); Lambda adds its sandbox and code download.
 
 #[path = "common/report.rs"]
 mod report;
@@ -513,8 +514,9 @@ fn main() {
         ));
         rows.push(Row::against(
             format!(
-                "{}: cold start, process start → first poll (median of {})",
+                "{}: cold start of the {} binary, process start → first poll (median of {})",
                 m.function,
+                std::env::consts::ARCH,
                 m.cold.len()
             ),
             format!("{:.1} ms (min {:.1}, max {:.1})", ms(p50), ms(lo), ms(hi)),
