@@ -195,12 +195,16 @@ impl DefenderClient {
     /// The backoff delays of a call's retries (exponential with jitter, bounded), for retrying outside
     /// [`DefenderClient::execute_with`].
     pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        self.backoff_builder().build()
+    }
+
+    /// Exponential backoff with jitter within the retry bounds.
+    fn backoff_builder(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
             .with_max_times(self.retry.max_retries)
-            .build()
     }
 
     /// Runs `op` (one attempt) within the retry bounds.
@@ -209,11 +213,7 @@ impl DefenderClient {
         Fut: Future<Output = std::result::Result<T, Outcome>>,
     {
         let attempts = AtomicU32::new(0);
-        let backoff = ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_retries);
+        let backoff = self.backoff_builder();
         let max_retry_after = self.retry.max_retry_after;
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
