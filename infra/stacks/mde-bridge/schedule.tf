@@ -43,7 +43,9 @@ resource "aws_scheduler_schedule" "export" {
   target {
     arn      = module.incident_export.function_arn
     role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({})
+    # With fan-out the scheduled run only enqueues one job per tenant (the queue's event source runs them);
+    # without it one invocation exports every tenant.
+    input = jsonencode(var.enable_fan_out ? { fan_out = true } : {})
     retry_policy {
       maximum_retry_attempts       = 2
       maximum_event_age_in_seconds = 3600

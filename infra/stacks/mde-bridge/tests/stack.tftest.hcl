@@ -267,6 +267,11 @@ run "configuration_and_alarms" {
   }
 
   assert {
+    condition     = jsondecode(aws_scheduler_schedule.export.target[0].input) == { fan_out = true }
+    error_message = "With fan-out, the schedule asks the function to fan out (one job per tenant on the queue)."
+  }
+
+  assert {
     condition     = !anytrue([for k in keys(module.token_broker.environment) : startswith(k, "MDE_BRIDGE_EXPORT_")])
     error_message = "Export settings are incident-export's only."
   }
@@ -328,6 +333,11 @@ run "fewer_datasets_fewer_alarms_and_no_queue_without_fan_out" {
   assert {
     condition     = !contains(keys(module.incident_export.environment), "MDE_BRIDGE_EXPORT_QUEUE_URL")
     error_message = "Without fan-out there is no queue URL."
+  }
+
+  assert {
+    condition     = jsondecode(aws_scheduler_schedule.export.target[0].input) == {}
+    error_message = "Without fan-out, the schedule runs every tenant in one invocation (an empty job)."
   }
 }
 
