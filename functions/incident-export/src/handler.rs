@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use futures::StreamExt;
 use mde_contracts::ExportJob;
 use mde_platform::Queue;
 use serde::Deserialize;
@@ -50,7 +51,8 @@ pub fn jobs_from_sqs_event(payload: &Value) -> Option<Vec<(String, Result<Export
 }
 
 /// Handles one invocation. A scheduler payload ([`ExportJob`]) runs the export and answers its summary, or with
-/// `fan_out` enqueues one job per tenant on `queue`. An SQS event runs each job and answers
+/// `fan_out` enqueues one job per tenant on `queue`. An SQS event runs its jobs (up to `tenant_concurrency` at a
+/// time) and answers
 /// `{"batchItemFailures": [...]}` naming the messages whose export failed (SQS delivers them again, then to the
 /// dead-letter queue); an invalid message is logged and dropped, as retrying cannot fix it.
 pub async fn handle(
@@ -60,23 +62,29 @@ pub async fn handle(
     deadline: Instant,
 ) -> Result<Value, ExportError> {
     if let Some(jobs) = jobs_from_sqs_event(&payload) {
-        let mut failures = Vec::new();
-        for (message_id, job) in jobs {
-            // A job that fails, or cannot be read, goes back to the queue: after its retries it lands in the
-            // dead-letter queue with the reason in the logs, never dropped.
-            let outcome = match job {
-                Err(e) => Err(e),
-                Ok(job) => run_and_report(exporter, &job, deadline).await,
-            };
-            match outcome {
-                Ok(summary) if !summary.has_failures() => {}
-                Ok(_) => failures.push(json!({ "itemIdentifier": message_id })),
-                Err(e) => {
-                    error!(message_id, error = %e, "export job refused; it returns to the queue");
-                    failures.push(json!({ "itemIdentifier": message_id }));
+        // The batch's jobs run concurrently, as many at a time as a run's tenants (`tenant_concurrency`): a batch
+        // of fan-out jobs (one tenant each) is then exported like one run of those tenants.
+        let failures: Vec<Value> = futures::stream::iter(jobs)
+            .map(|(message_id, job)| async move {
+                // A job that fails, or cannot be read, goes back to the queue: after its retries it lands in the
+                // dead-letter queue with the reason in the logs, never dropped.
+                let outcome = match job {
+                    Err(e) => Err(e),
+                    Ok(job) => run_and_report(exporter, &job, deadline).await,
+                };
+                match outcome {
+                    Ok(summary) if !summary.has_failures() => None,
+                    Ok(_) => Some(json!({ "itemIdentifier": message_id })),
+                    Err(e) => {
+                        error!(message_id, error = %e, "export job refused; it returns to the queue");
+                        Some(json!({ "itemIdentifier": message_id }))
+                    }
                 }
-            }
-        }
+            })
+            .buffer_unordered(exporter.tenant_concurrency())
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
         return Ok(json!({ "batchItemFailures": failures }));
     }
     let job: ExportJob = if payload.is_null() {

@@ -115,6 +115,13 @@ impl Exporter {
             .collect())
     }
 
+    /// How many tenants a run exports at a time (at least one).
+    pub fn tenant_concurrency(&self) -> usize {
+        usize::try_from(self.settings.tenant_concurrency)
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// Runs a job: every selected (tenant, dataset), tenants concurrently (at most
     /// [`ExportSettings::tenant_concurrency`]), datasets of a tenant one after the other. Stops reading pages
     /// [`ExportSettings::deadline_margin_seconds`] before `deadline`, saving progress. One tenant's failure is in its
@@ -174,11 +181,7 @@ impl Exporter {
                 }
                 out
             })
-            .buffer_unordered(
-                usize::try_from(self.settings.tenant_concurrency)
-                    .unwrap_or(1)
-                    .max(1),
-            )
+            .buffer_unordered(self.tenant_concurrency())
             .collect::<Vec<_>>()
             .await;
         let mut datasets: Vec<DatasetRunSummary> = per_tenant.into_iter().flatten().collect();

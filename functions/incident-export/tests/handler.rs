@@ -4,11 +4,12 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use incident_export::{DatasetStatus, ExportRunSummary, handle};
-use mde_contracts::Dataset;
+use incident_export::{DatasetStatus, ExportObserver, ExportRunSummary, ExportSettings, handle};
+use mde_contracts::{Dataset, DatasetRunSummary, TenantId};
 use mde_platform::Queue;
 use mde_platform::queue::LocalQueue;
 use serde_json::json;
@@ -59,6 +60,70 @@ async fn a_fan_out_run_enqueues_one_job_per_tenant_and_the_queue_event_runs_them
     );
     assert!(
         !exported(store.as_ref(), Dataset::GraphIncidents, FULL)
+            .await
+            .is_empty()
+    );
+}
+
+/// Counts the (tenant, dataset) exports under way, and the most at once.
+#[derive(Default)]
+struct Overlap {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl ExportObserver for Overlap {
+    fn started(&self, _: &TenantId, _: Dataset) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+    }
+    fn finished(&self, _: &DatasetRunSummary) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn the_jobs_of_an_sqs_batch_run_concurrently_up_to_the_tenant_concurrency() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let overlap = Arc::new(Overlap::default());
+    let exporter = exporter(
+        client(&sandbox, 2),
+        store.clone(),
+        vec![
+            tenant(FULL, "Contoso", &[Dataset::MdeAlerts]),
+            tenant(PARTIAL, "Fabrikam", &[Dataset::MdeAlerts]),
+        ],
+        ExportSettings {
+            tenant_concurrency: 2,
+            ..settings()
+        },
+        Arc::new(SimClock::default()),
+    )
+    .with_observer(overlap.clone());
+    let queue = LocalQueue::new();
+    handle(&exporter, Some(&queue), json!({"fan_out": true}), far_deadline())
+        .await
+        .expect("fan out");
+    let messages = queue.receive(10, Duration::from_secs(60)).await.expect("receive");
+    assert_eq!(messages.len(), 2);
+    let event = json!({
+        "Records": messages.iter().map(|m| json!({
+            "messageId": m.id, "body": m.body, "eventSource": "aws:sqs",
+        })).collect::<Vec<_>>()
+    });
+    let answer = handle(&exporter, Some(&queue), event, far_deadline())
+        .await
+        .expect("batch");
+    assert!(answer["batchItemFailures"].is_array(), "{answer}");
+    assert_eq!(
+        overlap.most.load(Ordering::SeqCst),
+        2,
+        "the batch's two tenants were exported at the same time"
+    );
+    assert!(
+        !exported(store.as_ref(), Dataset::MdeAlerts, FULL)
             .await
             .is_empty()
     );

@@ -59,7 +59,7 @@ async fn the_built_function_exports_to_s3_under_a_lambda_runtime() {
         .env("MDE_BRIDGE_STORAGE_PREFIX", "siem")
         .env("MDE_BRIDGE_TENANTS", tenants)
         .env(
-            "INCIDENT_EXPORT_INITIAL_LOOKBACK_SECONDS",
+            "MDE_BRIDGE_EXPORT_INITIAL_LOOKBACK_SECONDS",
             (30 * 24 * 3600).to_string(),
         )
         .spawn()
