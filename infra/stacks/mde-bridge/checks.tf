@@ -10,7 +10,7 @@ locals {
     { for m in module.action_executor : "action-executor" => m },
   )
   queues  = concat([module.export_failures], module.fan_out, module.indicator_queue, module.action_queue, module.executor_polls)
-  tables  = concat([module.registry], module.webhook_requests)
+  tables  = concat([module.registry, module.token_cache], module.webhook_requests)
   buckets = [module.exports]
 }
 
@@ -127,6 +127,52 @@ check "only_the_broker_reads_the_credential" {
       ]
     ]))
     error_message = "No IAM policy of the stack but the token-broker's may read the credential secrets: only the token-broker holds the application credential and the extra credentials (alert-webhook reads its partner-keys secret only)."
+  }
+}
+
+# Only the token-broker may use the shared token cache (tokens.tf). Its tokens are sealed under a key only the
+# broker derives, but another holder could still delete or overwrite them. A statement of any other function, or
+# of the stack's other IAM policies (the same lists as above), fails this check if it names the table's ARN (or
+# anything under it, e.g. an index), whatever the action; or if it could use DynamoDB on the table: one of its
+# resources matches the table's ARN (an IAM wildcard, e.g. "*" or "arn:aws:dynamodb:*:*:table/mde-bridge-*") and
+# one of its actions is a DynamoDB action or a wildcard that matches one (e.g. "*", "Dynamo*:*"). The broker's own
+# statements are in tokens.tf.
+locals {
+  token_cache_arn = module.token_cache.arn
+  # What another holder could do to the cache: read, write or delete its items, change or delete the table (lower
+  # case: IAM matches actions case-insensitively).
+  token_cache_actions = [
+    "dynamodb:getitem", "dynamodb:batchgetitem", "dynamodb:query", "dynamodb:scan", "dynamodb:partiqlselect",
+    "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem", "dynamodb:batchwriteitem",
+    "dynamodb:partiqlinsert", "dynamodb:partiqlupdate", "dynamodb:partiqldelete",
+    "dynamodb:deletetable", "dynamodb:updatetable", "dynamodb:updatetimetolive",
+  ]
+  # IAM patterns (* and ?) are matched as regular expressions: first these metacharacters are escaped.
+  regex_metacharacters = "/[.+^$()|{}\\[\\]\\\\]/"
+  # Every statement of every policy but the broker's, and how it reaches the cache.
+  token_cache_reach = flatten([
+    for f in concat(local.non_broker_functions, local.other_policies) : [
+      for s in f.statements : {
+        names_the_table = anytrue([for r in s.resources : r == local.token_cache_arn || startswith(r, "${local.token_cache_arn}/")])
+        matches_the_table = anytrue([
+          for r in s.resources :
+          can(regex("^${replace(replace(replace(r, local.regex_metacharacters, "\\$0"), "*", ".*"), "?", ".")}$", local.token_cache_arn))
+        ])
+        uses_dynamodb = anytrue([
+          for a in s.actions : startswith(lower(a), "dynamodb:") || anytrue([
+            for d in local.token_cache_actions :
+            can(regex("^${replace(replace(replace(lower(a), local.regex_metacharacters, "\\$0"), "*", ".*"), "?", ".")}$", d))
+          ])
+        ])
+      }
+    ]
+  ])
+}
+
+check "only_the_broker_uses_the_token_cache" {
+  assert {
+    condition     = !anytrue([for s in local.token_cache_reach : s.names_the_table || (s.matches_the_table && s.uses_dynamodb)])
+    error_message = "No IAM policy of the stack but the token-broker's may name the shared token cache table or reach it with a DynamoDB action (a wildcard resource included): the cache is the token-broker's alone."
   }
 }
 

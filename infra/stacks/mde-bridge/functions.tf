@@ -34,8 +34,9 @@ module "token_broker" {
   alarm_actions        = var.alarm_actions
   reserved_concurrency = 5
   environment = merge(local.common_environment, {
-    MDE_BRIDGE_CREDENTIAL_SECRET_ID = aws_secretsmanager_secret.credential.arn
-    MDE_BRIDGE_TOKENS_SOURCE        = "direct"
+    MDE_BRIDGE_CREDENTIAL_SECRET_ID      = aws_secretsmanager_secret.credential.arn
+    MDE_BRIDGE_TOKENS_SOURCE             = "direct"
+    MDE_BRIDGE_TOKENS_SHARED_CACHE_TABLE = module.token_cache.name
   })
   policy_statements = concat(
     [
@@ -52,6 +53,8 @@ module "token_broker" {
       },
     ],
     local.registry_read_statements,
+    # The shared token cache (tokens.tf): the broker's alone.
+    local.token_cache_statements,
   )
   tags = local.tags
 }

@@ -1,4 +1,4 @@
-# One key for the secrets, the registry and the webhook table, the bucket, the queues and the logs.
+# One key for the secrets, the registry, the token cache and the webhook table, the bucket, the queues and the logs.
 data "aws_iam_policy_document" "key" {
   #checkov:skip=CKV_AWS_111:A key policy's Resource "*" means this key only; write access is limited to the account and named services.
   #checkov:skip=CKV_AWS_356:A key policy's Resource "*" means this key only (AWS's documented form of key policies).

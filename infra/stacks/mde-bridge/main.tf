@@ -1,6 +1,6 @@
 # The stack's data sources and shared locals. Resources live in one file per concern: kms.tf, secret.tf,
-# registry.tf, storage.tf, functions.tf, indicators.tf, webhook.tf, executor.tf, schedule.tf, alarms.tf; the
-# inventory of functions, queues, tables and buckets and the check blocks over it in checks.tf.
+# registry.tf, tokens.tf, storage.tf, functions.tf, indicators.tf, webhook.tf, executor.tf, schedule.tf,
+# alarms.tf; the inventory of functions, queues, tables and buckets and the check blocks over it in checks.tf.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}

@@ -18,6 +18,11 @@ output "registry_writer_policy_arn" {
   value       = aws_iam_policy.registry_writer.arn
 }
 
+output "token_cache_table" {
+  description = "The token-broker's shared token cache (DynamoDB, keyed by key = <tenant id>/<audience>, TTL on ttl): sealed tokens, the broker's alone."
+  value       = module.token_cache.name
+}
+
 output "export_bucket" {
   description = "Where exports land: s3://<bucket>/<prefix>/<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/."
   value       = module.exports.bucket

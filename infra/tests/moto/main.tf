@@ -93,6 +93,11 @@ output "registry_table_name" {
   value       = module.mde_bridge.registry_table_name
 }
 
+output "token_cache_table" {
+  description = "The token-broker's shared token cache table created in the emulator."
+  value       = module.mde_bridge.token_cache_table
+}
+
 output "registry_writer_policy_arn" {
   description = "The operators' registry writer policy created in the emulator."
   value       = module.mde_bridge.registry_writer_policy_arn

@@ -221,6 +221,11 @@ pub struct TokenSettings {
     /// How long before expiry a cached token is renewed, in seconds.
     #[serde(default = "default_refresh_margin")]
     pub refresh_margin_seconds: u64,
+    /// DynamoDB table where a direct source (the token-broker) shares its tokens with the other processes of
+    /// the deployment, sealed under a key derived from the credential: one token request per tenant, API and
+    /// token lifetime however many broker containers run. None: each process caches its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_cache_table: Option<String>,
 }
 
 impl Default for TokenSettings {
@@ -230,6 +235,7 @@ impl Default for TokenSettings {
             broker_function: default_broker_function(),
             endpoint: TokenEndpoint::default(),
             refresh_margin_seconds: default_refresh_margin(),
+            shared_cache_table: None,
         }
     }
 }

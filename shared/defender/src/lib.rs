@@ -19,6 +19,7 @@ mod error;
 mod expiry;
 mod grant;
 mod http;
+mod shared_tokens;
 mod source;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -34,6 +35,7 @@ pub use grant::{MAX_EXPIRES_IN, TokenEndpointVersion};
 pub use http::build_http_client;
 /// The HTTP client type of [`build_http_client`].
 pub use reqwest::Client as HttpClient;
+pub use shared_tokens::{MemoryTokenStore, SharedTokenStore, StoredToken, shared_key};
 pub use source::{CredentialSource, DirectTokenSource, StaticCredential, TokenSource};
 pub use token::{AccessToken, check_claims};
 

@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use crate::consent::admin_consent_url;
 use crate::grant::{TokenEndpointVersion, request_token};
+use crate::shared_tokens::{Sealer, SharedTokenStore, StoredToken, shared_key};
 use crate::token::{AccessToken, check_claims};
 use crate::{DefenderError, Result};
 use crate::{TenantClouds, TokenCache};
@@ -71,6 +72,8 @@ pub struct DirectTokenSource {
     version: TokenEndpointVersion,
     credentials: Arc<dyn CredentialSource>,
     cache: TokenCache,
+    refresh_margin: Duration,
+    shared: Option<Arc<dyn SharedTokenStore>>,
     // Serialises credential refreshes so a rotation is read once, not by every failing caller.
     refresh_lock: RwLock<()>,
 }
@@ -91,6 +94,8 @@ impl DirectTokenSource {
             version,
             credentials,
             cache: TokenCache::new(refresh_margin),
+            refresh_margin,
+            shared: None,
             refresh_lock: RwLock::new(()),
         }
     }
@@ -99,6 +104,61 @@ impl DirectTokenSource {
     pub fn with_clouds(mut self, clouds: Arc<TenantClouds>) -> Self {
         self.clouds = clouds;
         self
+    }
+
+    /// The same source, sharing its tokens with other processes through `store` (see [`SharedTokenStore`]).
+    pub fn with_shared_store(mut self, store: Arc<dyn SharedTokenStore>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
+    /// A token another process kept in the shared store, when it opens with `credential`, is for `tenant` and
+    /// lives longer than the refresh margin. Store failures are logged: Entra ID is asked instead.
+    async fn shared_token(
+        &self,
+        store: &dyn SharedTokenStore,
+        sealer: &Sealer,
+        tenant: &TenantId,
+        audience: Audience,
+    ) -> Option<Arc<AccessToken>> {
+        let key = shared_key(tenant, audience);
+        let stored = match store.load(&key).await {
+            Ok(stored) => stored?,
+            Err(e) => {
+                warn!(tenant = %tenant, audience = audience.as_str(), error = %e, "the shared token cache could not be read; asking Entra ID");
+                return None;
+            }
+        };
+        if stored.expires_at <= SystemTime::now() + self.refresh_margin {
+            return None;
+        }
+        let Some(value) = sealer.open(&stored.sealed, &key) else {
+            debug!(tenant = %tenant, audience = audience.as_str(), "a shared token does not open with the current credential (rotated?); asking Entra ID");
+            return None;
+        };
+        let roles = check_claims(&value, tenant).ok()?;
+        let token = AccessToken::new(value, tenant.clone(), audience, stored.expires_at, roles);
+        debug!(tenant = %tenant, audience = audience.as_str(), fingerprint = %token.fingerprint(), "token from the shared cache");
+        Some(Arc::new(token))
+    }
+
+    /// Keeps `token` in the shared store for the other processes; a failure is logged only.
+    async fn share(&self, store: &dyn SharedTokenStore, sealer: &Sealer, token: &AccessToken) {
+        let key = shared_key(&token.tenant, token.audience);
+        let saved = match sealer.seal(&token.value, &key) {
+            Ok(sealed) => {
+                let stored = StoredToken {
+                    sealed,
+                    fingerprint: token.fingerprint(),
+                    expires_at: token.expires_at,
+                };
+                store.save(&key, &stored).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = saved {
+            warn!(tenant = %token.tenant, audience = token.audience.as_str(), error = %e, "the token could not be kept in the shared token cache");
+        }
     }
 
     async fn fetch(&self, tenant: &TenantId, audience: Audience) -> Result<Arc<AccessToken>> {
@@ -122,6 +182,15 @@ impl DirectTokenSource {
             self.credentials.credential(tenant).await?
         };
         crate::expiry::refuse_expired(&credential, SystemTime::now())?;
+        let shared = match &self.shared {
+            Some(store) => Some((store.as_ref(), Sealer::new(&credential)?)),
+            None => None,
+        };
+        if let Some((store, sealer)) = &shared
+            && let Some(token) = self.shared_token(*store, sealer, tenant, audience).await
+        {
+            return Ok(token);
+        }
         let endpoints = self.clouds.endpoints(tenant);
         let issued = (|| request_token(&self.http, &endpoints, self.version, &credential, tenant, audience))
             .retry(ExponentialBuilder::default().with_jitter().with_max_times(3).with_min_delay(Duration::from_millis(200)))
@@ -137,6 +206,9 @@ impl DirectTokenSource {
             roles,
         };
         debug!(tenant = %tenant, audience = audience.as_str(), fingerprint = %token.fingerprint(), "token acquired");
+        if let Some((store, sealer)) = &shared {
+            self.share(*store, sealer, &token).await;
+        }
         Ok(Arc::new(token))
     }
 }
@@ -169,6 +241,17 @@ impl TokenSource for DirectTokenSource {
     async fn invalidate(&self, rejected: &AccessToken) {
         if self.cache.invalidate(rejected).await {
             debug!(tenant = %rejected.tenant, audience = rejected.audience.as_str(), fingerprint = %rejected.fingerprint(), "token invalidated after a 401");
+        }
+        // Other processes must not get it from the shared store either (unless it was replaced already).
+        if let Some(store) = &self.shared
+            && let Err(e) = store
+                .remove(
+                    &shared_key(&rejected.tenant, rejected.audience),
+                    &rejected.fingerprint(),
+                )
+                .await
+        {
+            warn!(tenant = %rejected.tenant, audience = rejected.audience.as_str(), error = %e, "a rejected token could not be removed from the shared token cache");
         }
     }
 

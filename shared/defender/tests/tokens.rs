@@ -1,5 +1,5 @@
 //! Tokens from the sandbox's Entra ID over real sockets: both endpoint versions, secret and certificate,
-//! the cache (single-flight, refresh-ahead), the claims check and every error an operator must act on.
+//! the cache (single-flight, refresh-ahead, shared between processes), the claims check and every error an operator must act on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mde_contracts::{AppCredential, Audience, CloudEndpoints, CloudSettings, PartnerIdentity, TenantId};
 use mde_defender::{
-    CredentialSource, DefenderError, DirectTokenSource, StaticCredential, TokenEndpointVersion, TokenSource,
-    build_http_client,
+    CredentialSource, DefenderError, DirectTokenSource, MemoryTokenStore, SharedTokenStore, StaticCredential,
+    StoredToken, TokenEndpointVersion, TokenSource, build_http_client,
 };
 use mde_sandbox::{FaultKind, FaultRule, Sandbox, SandboxConfig, SandboxHandle};
 
@@ -335,4 +335,93 @@ async fn a_failing_token_endpoint_is_retried_within_bounds() {
         4,
         "one attempt and three retries, then give up"
     );
+}
+
+/// Sources of several processes (here: three sources) sharing one store: one token request per (tenant, API).
+#[tokio::test]
+async fn sources_sharing_a_store_request_one_token_per_tenant_and_api() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    let store = Arc::new(MemoryTokenStore::new());
+    let processes: Vec<DirectTokenSource> = (0..3)
+        .map(|_| demo_source(&sandbox, TokenEndpointVersion::V2).with_shared_store(store.clone()))
+        .collect();
+    let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
+    let mut fingerprints = Vec::new();
+    for process in &processes {
+        for audience in [Audience::Mde, Audience::Graph] {
+            let token = process.token(&full, audience, &[]).await.expect("token");
+            assert_eq!(token.tenant, full);
+            fingerprints.push((audience, token.fingerprint(), token.roles.clone()));
+        }
+    }
+    assert_eq!(token_requests(&sandbox).len(), 2, "one per API, not per process");
+    for (audience, fingerprint, roles) in &fingerprints {
+        let first = fingerprints.iter().find(|f| f.0 == *audience).expect("first");
+        assert_eq!(
+            (fingerprint, roles),
+            (&first.1, &first.2),
+            "the same token, roles read from it"
+        );
+    }
+    let mut keys = store.keys();
+    keys.sort();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with(mde_sandbox::DEMO_TENANT_FULL)));
+}
+
+/// A token rejected by an API leaves the shared store too; one sealed under a rotated credential is not used.
+#[tokio::test]
+async fn a_rejected_or_foreign_shared_token_is_not_used() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    let store = Arc::new(MemoryTokenStore::new());
+    let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
+    let one = demo_source(&sandbox, TokenEndpointVersion::V2).with_shared_store(store.clone());
+    let first = one.token(&full, Audience::Mde, &[]).await.expect("token");
+    one.invalidate(&first).await;
+    assert!(
+        store.keys().is_empty(),
+        "the rejected token left the shared store"
+    );
+
+    let two = demo_source(&sandbox, TokenEndpointVersion::V2).with_shared_store(store.clone());
+    let second = two.token(&full, Audience::Mde, &[]).await.expect("token");
+    assert_ne!(first.fingerprint(), second.fingerprint(), "a new token");
+    assert_eq!(token_requests(&sandbox).len(), 2);
+
+    // A process whose credential differs (rotated) cannot open the stored token: it asks Entra ID.
+    let other = source(
+        &sandbox,
+        TokenEndpointVersion::V1,
+        Arc::new(StaticCredential(certificate_credential())),
+    )
+    .with_shared_store(store.clone());
+    let third = other.token(&full, Audience::Mde, &[]).await.expect("token");
+    assert_ne!(third.fingerprint(), second.fingerprint());
+    assert_eq!(token_requests(&sandbox).len(), 3);
+}
+
+/// A store that always fails: the source asks Entra ID and works.
+struct BrokenStore;
+
+#[async_trait]
+impl SharedTokenStore for BrokenStore {
+    async fn load(&self, _: &str) -> mde_defender::Result<Option<StoredToken>> {
+        Err(DefenderError::Config("store down".into()))
+    }
+    async fn save(&self, _: &str, _: &StoredToken) -> mde_defender::Result<()> {
+        Err(DefenderError::Config("store down".into()))
+    }
+    async fn remove(&self, _: &str, _: &str) -> mde_defender::Result<()> {
+        Err(DefenderError::Config("store down".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_shared_store_never_fails_a_token() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2).with_shared_store(Arc::new(BrokenStore));
+    let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
+    let token = src.token(&full, Audience::Mde, &[]).await.expect("token");
+    src.invalidate(&token).await;
+    assert_eq!(token_requests(&sandbox).len(), 1);
 }

@@ -7,6 +7,7 @@
 
 mod brokered;
 mod credential;
+mod dynamo;
 mod wire;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use tracing::warn;
 
 pub use brokered::BrokeredTokenSource;
 pub use credential::{EXPIRY_WARNING_DAYS, SecretCredential};
+pub use dynamo::{DYNAMO_TOKEN_KEY, DynamoTokenStore};
 pub use wire::{from_broker_error, to_broker_error};
 
 /// Why the access of a process could not be set up.
@@ -68,7 +70,7 @@ impl TenantAccess {
             TokenSourceKind::Direct => {
                 let store = wiring.secret_store().await?;
                 let credential = Arc::new(SecretCredential::new(store, config.credential.secret_id.clone()));
-                let direct = DirectTokenSource::new(
+                let mut direct = DirectTokenSource::new(
                     http.clone(),
                     endpoints,
                     config.tokens.endpoint,
@@ -76,6 +78,10 @@ impl TenantAccess {
                     margin,
                 )
                 .with_clouds(clouds.clone());
+                if let Some(table) = &config.tokens.shared_cache_table {
+                    let store = DynamoTokenStore::new(wiring.dynamodb().await, table.clone());
+                    direct = direct.with_shared_store(Arc::new(store));
+                }
                 (Arc::new(direct), Some(credential))
             }
             TokenSourceKind::Broker => {

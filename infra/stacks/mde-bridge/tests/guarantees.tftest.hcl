@@ -15,6 +15,12 @@ override_resource {
   values = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mde-bridge/webhook-partner-keys-GhIjKl" }
 }
 
+# The token cache is not the registry (the mock's shared default ARN would make every registry statement name it).
+override_resource {
+  target = module.token_cache.aws_dynamodb_table.this
+  values = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tokens" }
+}
+
 # Every optional feature on (fan-out too), alarms notifying a topic, an extra credential.
 variables {
   partner                      = { company = "Contoso", product = "Soc", version = "1.0.0" }
@@ -25,16 +31,17 @@ variables {
 
 # With the webhook (the default): every queue has a dead-letter queue with an alarm; queues, tables, the bucket and
 # log groups are encrypted with the stack's key; every function has an Errors alarm and a log retention; no policy
-# but the token-broker's reads a credential. The asserts show the checks did not pass on an empty inventory.
+# but the token-broker's reads a credential or uses the token cache. The asserts show the checks did not pass on an
+# empty inventory.
 run "guarantees_hold_with_the_webhook" {
   command = apply
 
   assert {
     condition = (
       toset(keys(local.functions)) == toset(["token-broker", "incident-export", "indicator-push", "alert-webhook", "action-executor"])
-      && length(local.queues) == 5 && length(local.tables) == 2 && length(local.buckets) == 1
+      && length(local.queues) == 5 && length(local.tables) == 3 && length(local.buckets) == 1
     )
-    error_message = "The inventory holds the five functions, the five queues (failures, jobs, indicators, actions, polls), both tables and the bucket."
+    error_message = "The inventory holds the five functions, the five queues (failures, jobs, indicators, actions, polls), the three tables (registry, token cache, webhook requests) and the bucket."
   }
 
   assert {
@@ -57,10 +64,10 @@ run "guarantees_hold_without_the_webhook" {
   assert {
     condition = (
       toset(keys(local.functions)) == toset(["token-broker", "incident-export", "indicator-push"])
-      && length(local.queues) == 3 && length(local.tables) == 1 && length(local.buckets) == 1
+      && length(local.queues) == 3 && length(local.tables) == 2 && length(local.buckets) == 1
       && length(local.non_broker_functions) == 2
     )
-    error_message = "Without the webhook the inventory holds three functions, three queues (failures, jobs, indicators), the registry and the bucket."
+    error_message = "Without the webhook the inventory holds three functions, three queues (failures, jobs, indicators), the registry, the token cache and the bucket."
   }
 }
 

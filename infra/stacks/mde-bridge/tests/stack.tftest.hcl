@@ -43,6 +43,12 @@ override_resource {
   values = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mde-bridge-indicator-push" }
 }
 
+# The token-broker's shared token cache gets an ARN of its own (the mock's shared default is the registry's).
+override_resource {
+  target = module.token_cache.aws_dynamodb_table.this
+  values = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tokens" }
+}
+
 # alert-webhook's queues, table, secret and function get their own ARNs too (the mock's shared defaults would make
 # the partner-keys secret the credential secret and the idempotency table the registry).
 override_resource {
@@ -218,8 +224,9 @@ run "the_tenant_registry" {
         for a in s.actions : contains(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"], a)
         if startswith(a, "dynamodb:") || contains(s.resources, output.registry_table_arn)
       ]
+      if toset(s.resources) != toset([module.token_cache.arn])
     ]))
-    error_message = "The functions may only read the registry (GetItem, Query, Scan): no DynamoDB write action (alert-webhook writes its own idempotency table, asserted in its run)."
+    error_message = "The functions may only read the registry (GetItem, Query, Scan): no DynamoDB write action (alert-webhook writes its own idempotency table and the token-broker its token cache, asserted in their runs)."
   }
 
   assert {
@@ -382,6 +389,147 @@ run "naming_an_extra_credential_is_caught" {
   }
 
   expect_failures = [check.only_the_broker_reads_the_credential]
+}
+
+# The token-broker's shared token cache: a table of its own, keyed by key, expired by TTL on ttl, encrypted with the
+# stack's key, neither backed up nor protected (tokens live an hour); the broker gets its name and may get, put and
+# delete items (and use the key through DynamoDB); no other policy names it.
+run "the_shared_token_cache" {
+  command = apply
+
+  assert {
+    condition = (
+      output.token_cache_table == "mde-bridge-tokens" && module.token_cache.arn == "arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tokens"
+      && module.token_cache.settings.hash_key == "key" && module.token_cache.settings.billing_mode == "PAY_PER_REQUEST"
+    )
+    error_message = "The token cache is the table <name_prefix>-tokens, keyed by key, billed on demand."
+  }
+
+  assert {
+    condition     = module.token_cache.settings.ttl_attribute == "ttl"
+    error_message = "The token cache expires its items on ttl (DynamoDB TTL, enabled)."
+  }
+
+  assert {
+    condition     = module.token_cache.settings.sse_enabled && module.token_cache.settings.sse_kms_key_arn == output.kms_key_arn
+    error_message = "The token cache is encrypted with the stack's KMS key."
+  }
+
+  assert {
+    condition     = !module.token_cache.settings.point_in_time_recovery && !module.token_cache.settings.deletion_protection
+    error_message = "The token cache has no point-in-time recovery (a restore would only keep bearer tokens longer) and no deletion protection."
+  }
+
+  assert {
+    condition     = contains(local.tables[*].name, output.token_cache_table)
+    error_message = "The token cache is in the stack's inventory (so the encryption check covers it)."
+  }
+
+  assert {
+    condition = (
+      module.token_broker.environment["MDE_BRIDGE_TOKENS_SHARED_CACHE_TABLE"] == output.token_cache_table
+      && module.token_broker.environment["MDE_BRIDGE_TOKENS_SOURCE"] == "direct"
+      && !anytrue([
+        for m in [module.incident_export.environment, module.indicator_push[0].environment, module.alert_webhook[0].environment, module.action_executor[0].environment] :
+        contains(keys(m), "MDE_BRIDGE_TOKENS_SHARED_CACHE_TABLE")
+      ])
+    )
+    error_message = "The token-broker, and no other function, gets the cache's name as MDE_BRIDGE_TOKENS_SHARED_CACHE_TABLE."
+  }
+
+  # The broker's statements on the table and on the key for it, exactly.
+  assert {
+    condition = (
+      length([for s in output.token_broker_statements : s.sid if contains(s.resources, module.token_cache.arn)]) == 1
+      && alltrue([
+        for s in output.token_broker_statements :
+        toset(s.actions) == toset(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"])
+        && toset(s.resources) == toset([module.token_cache.arn]) && length(s.conditions) == 0
+        if contains(s.resources, module.token_cache.arn)
+      ])
+    )
+    error_message = "The token-broker may get, put and delete the cache's items (one statement, on the table alone), nothing else: no Query, Scan or UpdateItem."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in output.token_broker_statements :
+      toset(s.resources) == toset([output.kms_key_arn]) && s.conditions[0].test == "StringEquals"
+      && s.conditions[0].variable == "kms:ViaService" && toset(s.conditions[0].values) == toset(["dynamodb.eu-west-1.amazonaws.com"])
+      if toset(s.actions) == toset(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]) && length(s.conditions) == 1
+    ])
+    error_message = "The token-broker may use the stack's key for the CMK-encrypted table, through DynamoDB only (kms:ViaService)."
+  }
+
+  assert {
+    condition = alltrue([
+      !anytrue(flatten([
+        for s in concat(output.incident_export_statements, output.indicator_push_statements, output.alert_webhook_statements, output.action_executor_statements) :
+        [for r in s.resources : strcontains(r, output.token_cache_table)]
+      ])),
+      !strcontains(aws_iam_role_policy.scheduler.policy, output.token_cache_table),
+      !strcontains(aws_iam_policy.registry_writer.policy, output.token_cache_table),
+    ])
+    error_message = "No policy but the token-broker's names the token cache: not another function's, not the scheduler's, not the registry writer's."
+  }
+
+  # The check did not pass on nothing: it reads every statement of the other functions and policies, among them
+  # resources that match the table (X-Ray's "*") and DynamoDB actions (the registry's), never both in one statement.
+  assert {
+    condition = (
+      length(local.token_cache_reach) == length(flatten([for f in concat(local.non_broker_functions, local.other_policies) : f.statements]))
+      && anytrue([for s in local.token_cache_reach : s.matches_the_table]) && anytrue([for s in local.token_cache_reach : s.uses_dynamodb])
+      && !anytrue([for s in local.token_cache_reach : s.names_the_table])
+    )
+    error_message = "check.only_the_broker_uses_the_token_cache reads every statement of the other functions and policies (wildcard resources and DynamoDB actions among them); none names the table."
+  }
+}
+
+run "granting_the_export_function_the_token_cache_is_caught" {
+  command = apply
+
+  variables {
+    extra_export_statements = [{
+      sid       = "Oops"
+      actions   = ["dynamodb:GetItem"]
+      resources = ["arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tokens"]
+    }]
+  }
+
+  expect_failures = [check.only_the_broker_uses_the_token_cache]
+}
+
+# A wildcard resource that matches the table, with an action that matches a DynamoDB action (case-insensitively).
+run "a_wildcard_that_reaches_the_token_cache_is_caught" {
+  command = apply
+
+  variables {
+    extra_export_statements = [{
+      sid       = "Sneaky"
+      actions   = ["Dynamo*:Get*"]
+      resources = ["arn:aws:dynamodb:*:123456789012:table/mde-bridge-*"]
+    }]
+  }
+
+  expect_failures = [check.only_the_broker_uses_the_token_cache]
+}
+
+# The check matches the table's ARN, not a prefix of it: another table whose name starts like it passes.
+run "a_table_named_like_the_token_cache_is_not_caught" {
+  command = apply
+
+  variables {
+    extra_export_statements = [{
+      sid       = "ReadAnotherTable"
+      actions   = ["dynamodb:GetItem"]
+      resources = ["arn:aws:dynamodb:eu-west-1:123456789012:table/mde-bridge-tokens-archive"]
+    }]
+  }
+
+  assert {
+    condition     = anytrue([for s in output.incident_export_statements : s.sid == "ReadAnotherTable"])
+    error_message = "The extra statement is incident-export's (and the check above it passed)."
+  }
 }
 
 run "bad_inputs_are_refused" {

@@ -345,31 +345,37 @@ pub async fn invoker_suite(invoker: &dyn FunctionInvoker) {
 /// Creates a tenant registry table in moto (the layout `infra/modules/table` deploys: hash key `tenant_id`, on
 /// demand) and returns its name.
 pub async fn create_registry_table(sdk: &SdkConfig) -> String {
+    create_table(sdk, "mde-bridge-tenants", crate::registry::DYNAMODB_KEY).await
+}
+
+/// Creates an on-demand table in moto named `<prefix>-<unique>` with the string hash key `hash_key` (the layout
+/// `infra/modules/table` deploys) and returns its name.
+pub async fn create_table(sdk: &SdkConfig, prefix: &str, hash_key: &str) -> String {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
-    let name = unique_name("mde-bridge-tenants");
+    let name = unique_name(prefix);
     aws_sdk_dynamodb::Client::new(sdk)
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name(crate::registry::DYNAMODB_KEY)
+                .attribute_name(hash_key)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .expect("attribute definition"),
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name(crate::registry::DYNAMODB_KEY)
+                .attribute_name(hash_key)
                 .key_type(KeyType::Hash)
                 .build()
                 .expect("key schema"),
         )
         .send()
         .await
-        .expect("create the registry table in moto");
+        .unwrap_or_else(|e| panic!("create the table {name} in moto: {e}"));
     name
 }
 
@@ -453,32 +459,7 @@ pub async fn tenant_registry_suite(registry: Arc<dyn crate::TenantRegistry>) {
 
 /// Creates an idempotency table (`request_id` as key) in moto; returns its name.
 pub async fn create_idempotency_table(sdk: &SdkConfig) -> String {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let name = unique_name("mde-bridge-webhook-requests");
-    aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("request_id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("request_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key schema"),
-        )
-        .send()
-        .await
-        .expect("create the idempotency table in moto");
-    name
+    create_table(sdk, "mde-bridge-webhook-requests", "request_id").await
 }
 
 /// What every [`crate::IdempotencyStore`] must do: one winner among concurrent claims, the stored record for
