@@ -13,8 +13,8 @@ use std::pin::Pin;
 
 use futures::future::{MaybeDone, maybe_done};
 use mde_contracts::{Dataset, TenantId};
-use mde_defender::DefenderClient;
 use mde_defender::api::{ExportWindow, OpenWindow, RecordView, WindowAnswer, WindowReadError};
+use mde_defender::{DefenderClient, DefenderError};
 use time::{Duration, OffsetDateTime};
 use tracing::{debug, warn};
 
@@ -173,6 +173,15 @@ pub(crate) struct Walk<'a> {
     pub sweeps: u64,
     /// The next window, requested while the current one is read.
     prefetched: Option<(ExportWindow, Opening<'a>)>,
+    /// What a count said about the range ahead: its end, and the records in it not read yet. Caps the width so
+    /// windows hold about `fill × $top` rows at that density (a first export over a long history finds its
+    /// windows in one count instead of several full pages read again).
+    known: Option<(OffsetDateTime, u64)>,
+    /// Whether to ask for counts (the dataset has one, and the service answered the last one asked).
+    counting: bool,
+    /// Whether the width is settled: the last window came back complete. A window is requested ahead only then
+    /// (one requested while the width is being found, after a full window, would be read at a stale width).
+    settled: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -196,6 +205,73 @@ impl<'a> Walk<'a> {
             splits: 0,
             sweeps: 0,
             prefetched: None,
+            known: None,
+            counting: true,
+            settled: true,
+        }
+    }
+
+    /// Counts the records of `[from, to)` (one request) where the dataset has a count; remembers the answer for
+    /// sizing the windows that follow. The count only sizes windows: an answer that is not a count, or an error
+    /// of the request itself (4xx, a 5xx after retries), means reading on without it — never a quarantined
+    /// window; a service that does not count is not asked again by this walk. A refusal of the tenant (permission,
+    /// token, throttling beyond retries, network) fails the walk as a window read would.
+    async fn count(&mut self, from: OffsetDateTime, to: OffsetDateTime) -> Result<(), WindowError> {
+        if !self.counting {
+            return Ok(());
+        }
+        let window = self.window(from, to, None, 0);
+        match self.client.count_window(self.dataset, self.tenant, &window).await {
+            Ok(Some(n)) => {
+                self.calls += 1;
+                debug!(tenant = %self.tenant, dataset = %self.dataset, %from, %to, records = n, "window counted");
+                self.known = Some((to, n));
+            }
+            // A dataset without a count: no request was made.
+            Ok(None) if self.dataset != Dataset::MdeAlerts => self.counting = false,
+            Ok(None) => {
+                self.calls += 1;
+                self.counting = false;
+                warn!(tenant = %self.tenant, dataset = %self.dataset, "the service's count is not a number; sizing windows without counts");
+            }
+            Err(e @ (DefenderError::Api { .. } | DefenderError::UnexpectedBody { .. })) => {
+                self.calls += 1;
+                let unsupported = matches!(&e, DefenderError::UnexpectedBody { .. })
+                    || matches!(&e, DefenderError::Api { status, .. } if (400..500).contains(status));
+                self.counting = !unsupported;
+                warn!(tenant = %self.tenant, dataset = %self.dataset, error = %e, "the service did not count a window; sizing without its count");
+            }
+            Err(DefenderError::NotFound { .. } | DefenderError::InvalidRequest { .. }) => {
+                self.calls += 1;
+                self.counting = false;
+            }
+            Err(source) => {
+                self.calls += 1;
+                return Err(WindowError { window, source });
+            }
+        }
+        Ok(())
+    }
+
+    /// The width at which the range a count covered holds about `fill × $top` rows per window from `cursor`
+    /// (assuming its unread records are spread evenly), when a count covers `cursor`.
+    fn counted_width(&self, cursor: OffsetDateTime) -> Option<Duration> {
+        let (until, records) = self.known?;
+        if cursor >= until || records == 0 {
+            return None;
+        }
+        let share = fill(self.top) * f64::from(self.top) / records as f64;
+        Some(ticks((until - cursor) * share.min(1.0)).max(TICK))
+    }
+
+    /// Notes `rows` read in `[from, to)` against the count, and forgets a count whose range is behind `to`.
+    fn note_read(&mut self, to: OffsetDateTime, rows: usize) {
+        if let Some((until, records)) = self.known.as_mut() {
+            if to >= *until {
+                self.known = None;
+            } else {
+                *records = records.saturating_sub(rows as u64);
+            }
         }
     }
 
@@ -337,7 +413,7 @@ impl<'a> Walk<'a> {
                 }
             };
             let w1 = window.to;
-            let ahead = (w1 < end && !budget.exhausted(self.calls + 1))
+            let ahead = (self.settled && w1 < end && !budget.exhausted(self.calls + 1))
                 .then(|| self.window(w1, (w1 + self.width).min(end), None, 0));
             let read = self.read(window, sink, ahead).await?;
             let width = w1 - cursor;
@@ -349,11 +425,27 @@ impl<'a> Walk<'a> {
                     .first_inside
                     .map_or(width, |first| (w1 - first).max(TICK));
                 self.adapt(populated, read.answer.rows, w1 >= end);
+                self.settled = true;
+                self.note_read(w1, read.answer.rows);
+                if let Some(counted) = self.counted_width(w1) {
+                    self.width = self.width.min(counted);
+                }
                 return Ok(Some(w1));
             }
+            self.settled = false;
             if width > TICK {
                 self.splits += 1;
                 self.width = shrunk(&read.observed, cursor, w1);
+                // How many the full window holds sizes the windows that read it again — unless the page showed
+                // records only in its later half: the stretch before them is read first, in one request.
+                let gap = read
+                    .observed
+                    .first_inside
+                    .is_some_and(|first| first - cursor >= width / 2);
+                self.count(cursor, w1).await?;
+                if !gap && let Some(counted) = self.counted_width(cursor) {
+                    self.width = self.width.min(counted);
+                }
                 continue;
             }
             return match self.split_on_creation(cursor, w1, budget, sink).await? {

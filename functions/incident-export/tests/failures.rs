@@ -826,10 +826,10 @@ async fn a_429_storm_fails_its_dataset_loudly_holds_the_cursor_and_the_next_run_
 #[tokio::test]
 async fn a_permission_withdrawn_mid_run_fails_loudly_keeps_what_was_read_and_the_next_run_resumes() {
     let mut config = sandbox_config();
-    // The fourth call is refused with 403, as when an administrator removes the application's role: by then
-    // windows have been read (the first call learns the service's clock, full windows are halved).
+    // The eighth call is refused with 403, as when an administrator removes the application's role: by then
+    // windows have been read (the first call learns the service's clock, the full first window is counted).
     config.faults = vec![FaultRule {
-        nth_call: Some(4),
+        nth_call: Some(8),
         ..fault("/api/alerts*", FaultKind::Status { status: 403 }, None, None)
     }];
     let sandbox = start(config).await;
@@ -884,4 +884,70 @@ async fn a_permission_withdrawn_mid_run_fails_loudly_keeps_what_was_read_and_the
         "nothing lost"
     );
     assert!(keys.values().all(|n| *n == 1), "the next run repeats nothing");
+}
+
+/// A service that does not answer `$count` (404 here): the export sizes its windows without counts, asks once
+/// only, quarantines nothing and loses nothing; a count refused with 403 fails the tenant like any refused call.
+#[tokio::test]
+async fn a_count_the_service_does_not_answer_only_costs_one_request() {
+    let mut config = sandbox_config();
+    config.data.alerts_per_tenant = 600;
+    config.faults = vec![fault(
+        "/api/alerts/$count",
+        FaultKind::Status { status: 404 },
+        None,
+        None,
+    )];
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = local_store(&dir);
+    let reader = client(&sandbox, 3);
+    let d = Dataset::MdeAlerts;
+    let counting = exporter(
+        reader.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[d])],
+        incident_export::ExportSettings {
+            mde_alerts_page_size: 100,
+            max_object_bytes: 64 * 1024 * 1024,
+            ..settings()
+        },
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&counting, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, d);
+    assert_eq!((e.status, e.quarantined), (DatasetStatus::Completed, 0), "{e:?}");
+    let counts = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/alerts/$count")
+        .count();
+    assert_eq!(counts, 1, "asked once, then sized without counts");
+    assert!(e.splits > 1, "full windows were halved instead: {e:?}");
+    // The next tick takes the records of the run's last second (its end is the service's whole-second clock).
+    next_tick(&counting).await;
+    let keys = exported_keys(store.as_ref(), d, FULL).await;
+    let truth = current_versions(&reader, d, FULL).await;
+    let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "versions lost: {missing:?}");
+
+    let mut config = sandbox_config();
+    config.faults = vec![fault(
+        "/api/alerts/$count",
+        FaultKind::Status { status: 403 },
+        None,
+        None,
+    )];
+    let sandbox = start(config).await;
+    let other = tempfile::tempdir().expect("tempdir");
+    let refused = exporter(
+        client(&sandbox, 3),
+        local_store(&other),
+        vec![tenant(FULL, "Contoso", &[d])],
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&refused, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, d);
+    assert_eq!((e.status, e.quarantined), (DatasetStatus::Failed, 0), "{e:?}");
 }
