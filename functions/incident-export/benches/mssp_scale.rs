@@ -649,6 +649,10 @@ async fn run_scale(tenants: usize, settings: &Settings, endpoint: &str) -> Resul
 
     let sdk = mde_platform::testing::aws_sdk_config().await;
     let table = mde_platform::testing::create_registry_table(&sdk).await;
+    // The shared token cache the token-broker's containers use in AWS (infra tokens.tf): here every export
+    // process is a direct source over it, as a broker container is.
+    let token_table =
+        mde_platform::testing::create_table(&sdk, "mde-bridge-tokens", mde_tokens::DYNAMO_TOKEN_KEY).await;
     let registry = DynamoRegistry::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let registry = &registry;
     let written = futures::stream::iter(ids.iter().enumerate())
@@ -736,6 +740,7 @@ async fn run_scale(tenants: usize, settings: &Settings, endpoint: &str) -> Resul
             .env("MDE_BRIDGE_CLOUD_GRAPH_URL", &base)
             .env("MDE_BRIDGE_CREDENTIAL_SECRET_ID", &secret_id)
             .env("MDE_BRIDGE_TOKENS_SOURCE", "direct")
+            .env("MDE_BRIDGE_TOKENS_SHARED_CACHE_TABLE", &token_table)
             .env("MDE_BRIDGE_REGISTRY_BACKEND", "dynamodb")
             .env("MDE_BRIDGE_REGISTRY_TABLE", &table)
             .env("MDE_BRIDGE_STORAGE_BUCKET", &bucket)
@@ -970,7 +975,7 @@ fn print_table(runs: &[ScaleRun], settings: &Settings) {
     println!();
     println!(
         "mssp_scale: incident-export (built binary) × {} processes on one Lambda Runtime API; fan-out through SQS \
-         (moto), batches of ≤ {} messages; registry: DynamoDB (moto); tokens: direct, credential in Secrets \
+         (moto), batches of ≤ {} messages; registry: DynamoDB (moto); tokens: direct over the shared token cache (DynamoDB, moto), credential in Secrets \
          Manager (moto); sandbox: {} alerts/tenant, 4 datasets/tenant; ticks {} s of simulated time apart",
         settings.concurrency, settings.batch, settings.alerts, settings.interval_seconds
     );
@@ -1152,7 +1157,7 @@ fn rows(runs: &[ScaleRun], settings: &Settings) -> Vec<Row> {
         let total: u32 = run.tokens.values().sum();
         rows.push(Row::against(
             format!(
-                "{t} tenants: token requests per tenant, API and hour (max over {} ticks; direct source, C = {})",
+                "{t} tenants: token requests per tenant, API and hour (max over {} ticks; shared token cache, C = {})",
                 run.ticks.len(),
                 settings.concurrency
             ),
