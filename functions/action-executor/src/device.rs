@@ -1,5 +1,6 @@
-//! Device response actions: find the device, look at its pending actions, then act — reusing a pending action of
-//! the same type, cancelling a pending opposite one first — and hand the machine action over for polling.
+//! Device response actions: find the device, look at its actions, then act — reusing a pending action of the same
+//! type, cancelling a pending opposite one first, sharing the action that already put the device in the state
+//! asked for — and hand the machine action over for polling.
 //!
 //! Microsoft's behaviour relied on (`shared/defender-api.md` 4.4 and 8):
 //! - a repeat of an action while one of its type is pending "returns the pending machine action or HTTP 400"
@@ -150,24 +151,56 @@ pub async fn resolve(
     }
 }
 
-/// The device's Pending or InProgress actions.
-async fn pending(
+/// The device's actions, of every status: the pending ones, and the state the toggles left it in.
+async fn actions(
     client: &DefenderClient,
     tenant: &TenantId,
     machine_id: &str,
     calls: &mut Calls,
 ) -> Result<Vec<MachineAction>, Step> {
     let op = ep::MDE_MACHINE_ACTIONS_LIST.name;
-    match client.pending_machine_actions(tenant, machine_id).await {
-        Ok(actions) => {
-            calls.ok(op, machine_id, 200, Some(format!("{} pending", actions.len())));
-            Ok(actions)
+    match client.device_machine_actions(tenant, machine_id).await {
+        Ok(all) => {
+            let pending = all.iter().filter(|a| a.is_pending()).count();
+            calls.ok(
+                op,
+                machine_id,
+                200,
+                Some(format!("{pending} pending of {}", all.len())),
+            );
+            Ok(all)
         }
         Err(e) => {
             calls.failed(op, machine_id, &e);
             Err(on_error(&e, OutcomeCode::DeviceNotFound))
         }
     }
+}
+
+/// The action that put the device in the state `kind` asks for, when it is there: of the toggle pair (isolate ↔
+/// release, restrict ↔ unrestrict), the action that succeeded last is of `kind` (and of `scope`, when given).
+/// Ordered here by creation time, as Microsoft documents no list order. A repeat of a request, or a partner
+/// retrying with a new delivery id, then shares that action instead of asking Defender again.
+fn already_in_state<'a>(
+    actions: &'a [MachineAction],
+    kind: &str,
+    scope: Option<&str>,
+) -> Option<&'a MachineAction> {
+    let other = opposite(kind)?;
+    let (_, latest) = actions
+        .iter()
+        .filter(|a| a.status.as_deref() == Some("Succeeded"))
+        .filter(|a| matches!(a.action_type.as_deref(), Some(t) if t == kind || t == other))
+        .filter_map(|a| {
+            let created = OffsetDateTime::parse(a.creation_date_time_utc.as_deref()?, &Rfc3339).ok()?;
+            Some((created, a))
+        })
+        .max_by_key(|(created, _)| *created)?;
+    let same_scope = match (scope, latest.scope.as_deref()) {
+        (Some(asked), Some(had)) => asked.eq_ignore_ascii_case(had),
+        _ => true,
+    };
+    (latest.action_type.as_deref() == Some(kind) && same_scope).then_some(latest)
 }
 
 fn tracked(
@@ -236,10 +269,11 @@ pub async fn perform(
         Ok(m) => m,
         Err(step) => return step,
     };
-    let pending = match pending(client, tenant, &machine.id, calls).await {
-        Ok(p) => p,
+    let all = match actions(client, tenant, &machine.id, calls).await {
+        Ok(all) => all,
         Err(step) => return step,
     };
+    let pending: Vec<MachineAction> = all.iter().filter(|a| a.is_pending()).cloned().collect();
     let of_type = |t: &str| -> Vec<&MachineAction> {
         pending
             .iter()
@@ -290,6 +324,26 @@ pub async fn perform(
             }
         }
     }
+    let scope = match &action {
+        ResponseAction::Isolate(IsolationType::Selective) => Some("Selective"),
+        ResponseAction::Isolate(IsolationType::Full) => Some("Full"),
+        _ => None,
+    };
+    if let Some(done) = already_in_state(&all, kind, scope) {
+        let what = format!(
+            "device {} is already in the state a {kind} asks for: action {} succeeded",
+            machine.id, done.id
+        );
+        if calls.dry_run {
+            calls.planned("reuse", &done.id, format!("{what} (no new action)"));
+            return planned(json!({"machine_id": machine.id}));
+        }
+        return Step::Done(outcome(
+            OutcomeCode::Succeeded,
+            what,
+            json!({"machine_id": machine.id, "already": done.id}),
+        ));
+    }
     let endpoint = endpoint_of(&action);
     if calls.dry_run {
         calls.planned(
@@ -316,8 +370,11 @@ pub async fn perform(
         Err(e) if already_in_progress(&e) => {
             calls.failed(endpoint.name, &machine.id, &e);
             // The earlier request's action: find it to follow it; if it ended meanwhile, it is still the one.
-            match self::pending(client, tenant, &machine.id, calls).await {
-                Ok(now) => match now.iter().find(|a| a.action_type.as_deref() == Some(kind)) {
+            match actions(client, tenant, &machine.id, calls).await {
+                Ok(now) => match now
+                    .iter()
+                    .find(|a| a.is_pending() && a.action_type.as_deref() == Some(kind))
+                {
                     Some(earlier) => Step::Wait(tracked(earlier, &machine.id, true, poll_until)),
                     None => Step::Done(outcome(
                         OutcomeCode::Succeeded,

@@ -485,3 +485,42 @@ async fn defenders_end_states_and_the_polling_limit_are_outcomes() {
             .is_some_and(|r| r.contains("may still run"))
     );
 }
+
+/// A partner retrying an isolation with a new delivery id after the first one completed: the device is isolated
+/// already, so the request shares the action that isolated it (one Defender action). After a release, the next
+/// isolation is a new action.
+#[tokio::test]
+async fn an_isolation_of_an_isolated_device_shares_the_action_that_isolated_it() {
+    let w = World::start().await;
+    let (machine, _) = w.windows_machine(FULL).await;
+    let first = w.send_as(&event_for(&machine), KEY, "delivery-1").await;
+    let done = w.until_completed(&first, SIX_MINUTES).await;
+    assert_eq!(done["outcome"]["code"], "succeeded", "{done}");
+    let again = w.send_as(&event_for(&machine), KEY, "delivery-2").await;
+    let shared = w.until_completed(&again, SIX_MINUTES).await;
+    assert_eq!(shared["outcome"]["code"], "succeeded", "{shared}");
+    assert_eq!(
+        shared["outcome"]["result"]["already"], done["outcome"]["result"]["machine_action_id"],
+        "{shared}"
+    );
+    assert_eq!(w.device(FULL, &machine).actions.len(), 1, "no second isolation");
+
+    let release = w
+        .send_as(
+            &device_action(FULL, &machine, "release", json!({})),
+            KEY,
+            "delivery-3",
+        )
+        .await;
+    let released = w.until_completed(&release, SIX_MINUTES).await;
+    assert_eq!(released["outcome"]["code"], "succeeded", "{released}");
+    let third = w.send_as(&event_for(&machine), KEY, "delivery-4").await;
+    let isolated = w.until_completed(&third, SIX_MINUTES).await;
+    assert_eq!(isolated["outcome"]["code"], "succeeded", "{isolated}");
+    assert_eq!(
+        w.device(FULL, &machine).actions.len(),
+        3,
+        "isolate, release, isolate"
+    );
+    assert!(w.device(FULL, &machine).isolated);
+}

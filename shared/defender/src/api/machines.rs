@@ -124,20 +124,29 @@ impl DefenderClient {
         self.pages(&ep::MDE_MACHINE_ACTIONS_LIST, tenant, MACHINE_ACTIONS, query)
     }
 
-    /// The machine's actions that are still Pending or InProgress. Filters on `machineId` only, as Microsoft
-    /// documents (`or` is never shown for MDE filters), and checks the status here.
-    pub async fn pending_machine_actions(
+    /// Every action of the machine, in no particular order (Microsoft documents none). Filters on `machineId`
+    /// only, as Microsoft documents (`or` is never shown for MDE filters).
+    pub async fn device_machine_actions(
         &self,
         tenant: &TenantId,
         machine_id: &str,
     ) -> Result<Vec<MachineAction>> {
         let query = Query::new().filter(Filter::eq(MachineActionProperty::MachineId, machine_id));
-        let all: Vec<MachineAction> = self
-            .machine_actions(tenant, &query)
+        self.machine_actions(tenant, &query)
             .map_ok(|page| futures::stream::iter(page.items.into_iter().map(Ok)))
             .try_flatten()
             .try_collect()
-            .await?;
+            .await
+    }
+
+    /// The machine's actions that are still Pending or InProgress (the status is checked here, see
+    /// [`DefenderClient::device_machine_actions`]).
+    pub async fn pending_machine_actions(
+        &self,
+        tenant: &TenantId,
+        machine_id: &str,
+    ) -> Result<Vec<MachineAction>> {
+        let all = self.device_machine_actions(tenant, machine_id).await?;
         Ok(all.into_iter().filter(MachineAction::is_pending).collect())
     }
 
