@@ -32,6 +32,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
 };
@@ -508,14 +509,21 @@ impl Consumer<'_> {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
             if failed.contains(id) && receives < MAX_RECEIVES {
-                self.sqs
+                let shown = self
+                    .sqs
                     .change_message_visibility()
                     .queue_url(self.queue_url)
                     .receipt_handle(receipt)
                     .visibility_timeout(0)
                     .send()
-                    .await
-                    .map_err(|e| format!("SQS ChangeMessageVisibility: {e:?}"))?;
+                    .await;
+                match shown {
+                    Ok(_) => {}
+                    // The message was received again meanwhile (moto, like SQS, is at-least-once): its newer
+                    // receipt is another poller's; this delivery counts as a duplicate.
+                    Err(e) if e.code() == Some("ReceiptHandleIsInvalid") => done.duplicates += 1,
+                    Err(e) => return Err(format!("SQS ChangeMessageVisibility: {e:?}")),
+                }
                 continue;
             }
             if failed.contains(id) {
@@ -538,8 +546,14 @@ impl Consumer<'_> {
                 .send()
                 .await
                 .map_err(|e| format!("SQS DeleteMessageBatch: {e:?}"))?;
-            if !out.failed().is_empty() {
-                return Err(format!("SQS DeleteMessageBatch refused {:?}", out.failed()));
+            // A receipt moto no longer knows: the message was received again meanwhile (a duplicate delivery).
+            let (stale, refused): (Vec<_>, Vec<_>) = out
+                .failed()
+                .iter()
+                .partition(|f| f.code() == "ReceiptHandleIsInvalid");
+            done.duplicates += stale.len() as u64;
+            if !refused.is_empty() {
+                return Err(format!("SQS DeleteMessageBatch refused {refused:?}"));
             }
         }
         Ok(())

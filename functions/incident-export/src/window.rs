@@ -173,12 +173,16 @@ pub(crate) struct Walk<'a> {
     pub sweeps: u64,
     /// The next window, requested while the current one is read.
     prefetched: Option<(ExportWindow, Opening<'a>)>,
-    /// What a count said about the range ahead: its end, and the records in it not read yet. Caps the width so
-    /// windows hold about `fill × $top` rows at that density (a first export over a long history finds its
-    /// windows in one count instead of several full pages read again).
+    /// What a count said about the range ahead: its end, and the records in it not read yet. Sizes the window
+    /// after a full one, and after an empty one, to about `fill × $top` rows at that density (a first export over
+    /// a long history finds its windows in one count instead of several full pages read again); once a window
+    /// with records was read, its density sizes the next.
     known: Option<(OffsetDateTime, u64)>,
     /// Whether to ask for counts (the dataset has one, and the service answered the last one asked).
     counting: bool,
+    /// Whether a complete window with records was read: from then on its density sizes the windows, and a full
+    /// window (a denser stretch) is shrunk rather than counted — a count is a request too.
+    measured: bool,
     /// Whether the width is settled: the last window came back complete. A window is requested ahead only then
     /// (one requested while the width is being found, after a full window, would be read at a stale width).
     settled: bool,
@@ -207,6 +211,7 @@ impl<'a> Walk<'a> {
             prefetched: None,
             known: None,
             counting: true,
+            measured: false,
             settled: true,
         }
     }
@@ -427,7 +432,10 @@ impl<'a> Walk<'a> {
                 self.adapt(populated, read.answer.rows, w1 >= end);
                 self.settled = true;
                 self.note_read(w1, read.answer.rows);
-                if let Some(counted) = self.counted_width(w1) {
+                if read.answer.rows > 0 {
+                    self.measured = true;
+                } else if let Some(counted) = self.counted_width(w1) {
+                    // An empty stretch says nothing about the records ahead; the count does.
                     self.width = self.width.min(counted);
                 }
                 return Ok(Some(w1));
@@ -442,7 +450,9 @@ impl<'a> Walk<'a> {
                     .observed
                     .first_inside
                     .is_some_and(|first| first - cursor >= width / 2);
-                self.count(cursor, w1).await?;
+                if !self.measured {
+                    self.count(cursor, w1).await?;
+                }
                 if !gap && let Some(counted) = self.counted_width(cursor) {
                     self.width = self.width.min(counted);
                 }

@@ -241,8 +241,8 @@ async fn an_observer_sees_every_page_and_each_dataset_start_and_end() {
 }
 
 /// A first export over a long history (since 2000, records in the last weeks): the full first window is counted
-/// (MDE alerts' `$count`) and the windows after it are sized from the count, so only the first window's records
-/// are read twice (sizing by halving instead read 800 of 3,000 twice) and the calls stay near the windows needed.
+/// (MDE alerts' `$count`) and the windows after it are sized from the count, so few records are read twice
+/// (sizing by halving instead read 800 of 3,000 twice) and the calls stay near the windows needed.
 #[tokio::test]
 async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
     let mut config = sandbox_config();
@@ -271,9 +271,11 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
     let records = e.records;
     // The run ends at the service's clock (whole seconds): a record of its last second waits for the next run.
     assert!(records >= 2_900, "{e:?}");
+    // The first window's records, and at most one more full window where the records are denser than the one
+    // before (sizing by halving read 800 again here).
     assert!(
-        e.suppressed <= u64::from(top),
-        "records read again: {} (at most the first window's {top}): {e:?}",
+        e.suppressed <= 2 * u64::from(top),
+        "records read again: {} (at most two windows of {top}): {e:?}",
         e.suppressed
     );
     // Windows aim below `$top` (a full one costs a request); finding the records costs a probe, two empty
