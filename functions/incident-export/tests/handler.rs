@@ -14,6 +14,29 @@ use mde_platform::Queue;
 use mde_platform::queue::LocalQueue;
 use serde_json::json;
 
+/// Fans `exporter`'s tenants out on a local queue and returns the queue's messages as the SQS event Lambda
+/// would deliver (one batch), with the messages.
+async fn fanned_out(
+    exporter: &incident_export::Exporter,
+    queue: &LocalQueue,
+    jobs: usize,
+) -> (serde_json::Value, Vec<mde_platform::QueueMessage>) {
+    let answer = handle(exporter, Some(queue), json!({"fan_out": true}), far_deadline())
+        .await
+        .expect("fan out");
+    let summary: ExportRunSummary = serde_json::from_value(answer).expect("a summary");
+    assert_eq!(summary.jobs_enqueued, jobs as u64);
+    assert!(summary.datasets.is_empty(), "fan-out exports nothing itself");
+    let messages = queue.receive(10, Duration::from_secs(60)).await.expect("receive");
+    assert_eq!(messages.len(), jobs);
+    let event = json!({
+        "Records": messages.iter().map(|m| json!({
+            "messageId": m.id, "body": m.body, "eventSource": "aws:sqs",
+        })).collect::<Vec<_>>()
+    });
+    (event, messages)
+}
+
 #[tokio::test]
 async fn a_fan_out_run_enqueues_one_job_per_tenant_and_the_queue_event_runs_them() {
     let sandbox = start(sandbox_config()).await;
@@ -30,20 +53,7 @@ async fn a_fan_out_run_enqueues_one_job_per_tenant_and_the_queue_event_runs_them
         Arc::new(SimClock::default()),
     );
     let queue = LocalQueue::new();
-    let answer = handle(&exporter, Some(&queue), json!({"fan_out": true}), far_deadline())
-        .await
-        .expect("fan out");
-    let summary: ExportRunSummary = serde_json::from_value(answer).expect("a summary");
-    assert_eq!(summary.jobs_enqueued, 2);
-    assert!(summary.datasets.is_empty(), "fan-out exports nothing itself");
-
-    let messages = queue.receive(10, Duration::from_secs(60)).await.expect("receive");
-    assert_eq!(messages.len(), 2);
-    let event = json!({
-        "Records": messages.iter().map(|m| json!({
-            "messageId": m.id, "body": m.body, "eventSource": "aws:sqs",
-        })).collect::<Vec<_>>()
-    });
+    let (event, messages) = fanned_out(&exporter, &queue, 2).await;
     let answer = handle(&exporter, Some(&queue), event, far_deadline())
         .await
         .expect("batch");
@@ -103,16 +113,7 @@ async fn the_jobs_of_an_sqs_batch_run_concurrently_up_to_the_tenant_concurrency(
     )
     .with_observer(overlap.clone());
     let queue = LocalQueue::new();
-    handle(&exporter, Some(&queue), json!({"fan_out": true}), far_deadline())
-        .await
-        .expect("fan out");
-    let messages = queue.receive(10, Duration::from_secs(60)).await.expect("receive");
-    assert_eq!(messages.len(), 2);
-    let event = json!({
-        "Records": messages.iter().map(|m| json!({
-            "messageId": m.id, "body": m.body, "eventSource": "aws:sqs",
-        })).collect::<Vec<_>>()
-    });
+    let (event, _) = fanned_out(&exporter, &queue, 2).await;
     let answer = handle(&exporter, Some(&queue), event, far_deadline())
         .await
         .expect("batch");

@@ -19,6 +19,20 @@ pub fn quick_retries(max_retries: usize) -> RetryPolicy {
     }
 }
 
+/// Every sign-in and API host of the cloud pointed at the emulator at `base_url`.
+pub fn endpoints_for(base_url: &str) -> mde_contracts::CloudEndpoints {
+    let base: url::Url = base_url.parse().expect("the emulator's base URL");
+    CloudSettings {
+        login_url: Some(base.clone()),
+        mde_api_url: Some(base.clone()),
+        m365d_api_url: Some(base.clone()),
+        graph_url: Some(base),
+        ..CloudSettings::default()
+    }
+    .endpoints()
+    .expect("endpoints")
+}
+
 /// A client of the emulator at `base_url` signing in as (`client_id`, `client_secret`).
 pub fn client_for(
     base_url: &str,
@@ -27,21 +41,13 @@ pub fn client_for(
     retry: RetryPolicy,
     rate_limits: RateLimitConfig,
 ) -> Arc<DefenderClient> {
-    let base: url::Url = base_url.parse().expect("the emulator's base URL");
-    let cloud = CloudSettings {
-        login_url: Some(base.clone()),
-        mde_api_url: Some(base.clone()),
-        m365d_api_url: Some(base.clone()),
-        graph_url: Some(base),
-        ..CloudSettings::default()
-    };
     let partner = PartnerIdentity {
         company: "Contoso".into(),
         product: "Tests".into(),
         version: "1.0.0".into(),
     };
     let http = crate::build_http_client(&partner).expect("http client");
-    let endpoints = cloud.endpoints().expect("endpoints");
+    let endpoints = endpoints_for(base_url);
     let credential = serde_json::from_value(serde_json::json!({
         "kind": "client_secret",
         "client_id": client_id,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use mde_contracts::{AppCredential, Audience, CloudSettings, PartnerIdentity, TenantId};
+use mde_contracts::{AppCredential, Audience, PartnerIdentity, TenantId};
 use mde_defender::{
     DirectTokenSource, SharedTokenStore, StaticCredential, TokenEndpointVersion, TokenSource,
     build_http_client, shared_key,
@@ -20,16 +20,7 @@ fn source(sandbox: &SandboxHandle, store: Arc<dyn SharedTokenStore>) -> DirectTo
         product: "TokenCacheTests".into(),
         version: "1.0.0".into(),
     };
-    let base: url::Url = sandbox.base_url().parse().expect("url");
-    let endpoints = CloudSettings {
-        login_url: Some(base.clone()),
-        mde_api_url: Some(base.clone()),
-        m365d_api_url: Some(base.clone()),
-        graph_url: Some(base),
-        ..CloudSettings::default()
-    }
-    .endpoints()
-    .expect("endpoints");
+    let endpoints = mde_defender::testing::endpoints_for(&sandbox.base_url());
     let credential: AppCredential = serde_json::from_value(serde_json::json!({
         "kind": "client_secret", "client_id": mde_sandbox::DEMO_CLIENT_ID,
         "client_secret": mde_sandbox::DEMO_CLIENT_SECRET }))
