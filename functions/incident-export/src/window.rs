@@ -173,15 +173,14 @@ pub(crate) struct Walk<'a> {
     pub sweeps: u64,
     /// The next window, requested while the current one is read.
     prefetched: Option<(ExportWindow, Opening<'a>)>,
-    /// What a count said about the range ahead: its end, and the records in it not read yet. Sizes the window
-    /// after a full one, and after an empty one, to about `fill × $top` rows at that density (a first export over
-    /// a long history finds its windows in one count instead of several full pages read again); once a window
-    /// with records was read, its density sizes the next.
+    /// What a count said about the range ahead: its end, and the records in it not read yet. Caps the width so
+    /// windows hold about `fill × $top` rows at the density of what is left (a first export over a long history
+    /// finds its windows in one count instead of several full pages read again).
     known: Option<(OffsetDateTime, u64)>,
     /// Whether to ask for counts (the dataset has one, and the service answered the last one asked).
     counting: bool,
-    /// Whether a complete window with records was read: from then on its density sizes the windows, and a full
-    /// window (a denser stretch) is shrunk rather than counted — a count is a request too.
+    /// Whether a complete window with records was read: from then on a full window (a denser stretch) is shrunk
+    /// rather than counted — a count is a request too, and the density is known.
     measured: bool,
     /// Whether the width is settled: the last window came back complete. A window is requested ahead only then
     /// (one requested while the width is being found, after a full window, would be read at a stale width).
@@ -432,10 +431,8 @@ impl<'a> Walk<'a> {
                 self.adapt(populated, read.answer.rows, w1 >= end);
                 self.settled = true;
                 self.note_read(w1, read.answer.rows);
-                if read.answer.rows > 0 {
-                    self.measured = true;
-                } else if let Some(counted) = self.counted_width(w1) {
-                    // An empty stretch says nothing about the records ahead; the count does.
+                self.measured |= read.answer.rows > 0;
+                if let Some(counted) = self.counted_width(w1) {
                     self.width = self.width.min(counted);
                 }
                 return Ok(Some(w1));
