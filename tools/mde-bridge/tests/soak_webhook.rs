@@ -16,8 +16,10 @@
 //!
 //! It proves, and fails otherwise: at least one kill landed between enqueue and completion; every delivery was
 //! finally answered 202, with the same request id on every 202; every accepted request executed once (one audit
-//! record, one Defender machine action, none reused) and completed; the Defender actions created on the soak's
-//! devices are exactly those of the audit records (no second action); `GET /v1/requests/{id}` says completed.
+//! record, one Defender machine action, none reused — or, when a kill delayed a request past a later one of its
+//! device, the device already in the asked state and that action shared) and completed; the Defender actions
+//! created on the soak's devices are exactly those of the audit records (no second action);
+//! `GET /v1/requests/{id}` says completed.
 //!
 //! Size: `SOAK_WEBHOOK_ROUNDS` (`scripts/soak`), else a bounded run; `SOAK_WEBHOOK_SEED` replays a run. Figures
 //! go to the soak report `webhook` (`MDE_SOAK_REPORTS`).
@@ -832,11 +834,19 @@ struct Figures {
     created: usize,
     create_calls: usize,
     reused: usize,
+    /// Requests that found the device already in the state asked for (a request of an earlier round, delayed by
+    /// a kill, ran after a later one) and completed sharing the action that put it there: no create call.
+    shared: usize,
     unaccounted: Vec<String>,
     duplicated_actions: usize,
     lost: usize,
     stalls: usize,
     status_completed: usize,
+}
+
+/// The action a completed request shared because the device was already in the state it asked for.
+fn shared_state(audit: &AuditRecord) -> Option<&str> {
+    audit.outcome.as_ref()?.result.get("already")?.as_str()
 }
 
 /// The Defender calls that create a machine action (`POST /api/machines/{id}/isolate|unisolate`) the sandbox
@@ -918,6 +928,7 @@ async fn figures(
             .values()
             .filter(|a| a.machine_action.as_ref().is_some_and(|m| m.reused))
             .count(),
+        shared: audits.values().filter(|a| shared_state(a).is_some()).count(),
         duplicated_actions: unaccounted.len() + (audited.len() - audited_set.len()),
         unaccounted,
         lost: soak
@@ -925,7 +936,7 @@ async fn figures(
             .filter(|d| {
                 audits
                     .get(&d.request_id)
-                    .is_none_or(|a| a.machine_action.is_none())
+                    .is_none_or(|a| a.machine_action.is_none() && shared_state(a).is_none())
             })
             .count(),
         stalls: soak.deliveries.len() - accepted + (accepted - completed),
@@ -994,6 +1005,10 @@ fn report(soak: &Soak, f: &Figures, seed: u64, window_ms: f64, phases: [f64; 3])
         .line("Defender actions created", f.created)
         .line("create calls answered 201 (sandbox log)", f.create_calls)
         .line("reused actions", f.reused)
+        .line(
+            "shared the action that had put the device in the asked state",
+            f.shared,
+        )
         .line("status endpoint: completed", f.status_completed)
         .line("lost (accepted, never executed)", f.lost)
         .line("duplicated actions", f.duplicated_actions)
@@ -1097,17 +1112,36 @@ async fn sigkill_of_the_webhook_between_enqueue_and_completion_never_yields_two_
     );
     assert_eq!(f.duplicated_actions, 0, "one Defender action per request");
     assert_eq!(f.audit_records, rounds, "one audit record per delivery");
-    assert_eq!(f.performed_once, rounds, "each request performed once");
-    assert_eq!(f.created, rounds, "exactly one Defender action per round");
+    // A round whose request found its device already in the asked state (an earlier round's request, delayed by a
+    // kill, ran after it) shares that action and creates none; every other round creates exactly one.
     assert_eq!(
-        f.create_calls, rounds,
-        "one action-creating Defender call per round"
+        f.performed_once + f.shared,
+        rounds,
+        "each request performed once, or shared the state's action"
     );
-    assert_eq!(f.reused, 0, "no round shared another's action");
+    assert_eq!(
+        f.created + f.shared,
+        rounds,
+        "one Defender action per round that needed one"
+    );
+    assert_eq!(
+        f.create_calls + f.shared,
+        rounds,
+        "one action-creating Defender call per round that needed one"
+    );
+    assert_eq!(f.reused, 0, "no round shared another's pending action");
     assert_eq!(f.status_completed, rounds, "the status endpoint says completed");
     for d in &soak.deliveries {
         let audit = &audits[&d.request_id];
         assert_eq!(audit.webhook_id, d.webhook_id);
+        if let Some(already) = shared_state(audit) {
+            assert!(
+                created.contains(already),
+                "round {}: shared {already}, an action of the soak",
+                d.round
+            );
+            continue;
+        }
         let action = audit.machine_action.as_ref().expect("its machine action");
         assert_eq!(action.machine_id, d.machine_id, "round {}", d.round);
     }
