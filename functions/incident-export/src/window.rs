@@ -209,7 +209,7 @@ impl<'a> Walk<'a> {
             sweeps: 0,
             prefetched: None,
             known: None,
-            counting: true,
+            counting: mde_defender::api::has_count(dataset),
             measured: false,
             settled: true,
         }
@@ -231,8 +231,6 @@ impl<'a> Walk<'a> {
                 debug!(tenant = %self.tenant, dataset = %self.dataset, %from, %to, records = n, "window counted");
                 self.known = Some((to, n));
             }
-            // A dataset without a count: no request was made.
-            Ok(None) if self.dataset != Dataset::MdeAlerts => self.counting = false,
             Ok(None) => {
                 self.calls += 1;
                 self.counting = false;

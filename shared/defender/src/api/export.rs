@@ -202,6 +202,12 @@ pub enum WindowReadError<E> {
     Sink(E),
 }
 
+/// Whether the service counts `dataset`'s records without sending them ([`DefenderClient::count_window`]): MDE
+/// alerts only, by the `$count` path segment of Microsoft's OData samples.
+pub fn has_count(dataset: Dataset) -> bool {
+    dataset == Dataset::MdeAlerts
+}
+
 impl DefenderClient {
     /// Sends one window request of `dataset` (rate limiter, token, retries) and returns once its answer's status
     /// and headers are in.
@@ -261,7 +267,7 @@ impl DefenderClient {
         tenant: &TenantId,
         window: &ExportWindow,
     ) -> Result<Option<u64>> {
-        if dataset != Dataset::MdeAlerts {
+        if !has_count(dataset) {
             return Ok(None);
         }
         let (endpoint, path) = collection(dataset);
