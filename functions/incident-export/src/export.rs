@@ -70,7 +70,8 @@ enum Range {
     Backfill,
 }
 
-/// An object being filled: its records, and the frontier when it was started (its key's `from`).
+/// An object being filled: its records, and the range's frontier as last checkpointed when it was started (its
+/// key's `from`).
 struct OpenObject {
     writer: ObjectWriter,
     from: OffsetDateTime,
@@ -93,6 +94,10 @@ pub(crate) struct DatasetRun<'a> {
     note: Option<String>,
     /// The end of this run's live range, once known.
     live_end: Option<OffsetDateTime>,
+    /// The frontiers (live, backfill) as the stored checkpoint holds them. An object starts at its range's: the
+    /// frontier in memory moves on past windows with nothing new, and the run after a crash looks for the
+    /// crashed run's object under the checkpoint's frontier.
+    saved: (Option<OffsetDateTime>, Option<OffsetDateTime>),
 }
 
 impl<'a> DatasetRun<'a> {
@@ -126,6 +131,7 @@ impl<'a> DatasetRun<'a> {
             object: None,
             note: None,
             live_end: None,
+            saved: (None, None),
         }
     }
 
@@ -181,6 +187,7 @@ impl<'a> DatasetRun<'a> {
 
     async fn export(&mut self) -> Result<DatasetStatus, ExportError> {
         self.state = checkpoint::load(self.ctx.store, &self.key, self.tenant, self.dataset).await?;
+        self.note_saved();
         if let Some(w) = self.state.window {
             self.walk.width = w.clamp(TICK, FIRST_WIDTH);
         }
@@ -320,6 +327,18 @@ impl<'a> DatasetRun<'a> {
         }
     }
 
+    /// The range's frontier as the stored checkpoint holds it.
+    fn saved_frontier(&self, range: Range) -> Option<OffsetDateTime> {
+        match range {
+            Range::Live => self.saved.0,
+            Range::Backfill => self.saved.1,
+        }
+    }
+
+    fn note_saved(&mut self) {
+        self.saved = (self.state.frontier, self.state.backfill.map(|b| b.frontier));
+    }
+
     /// Reads `[start, end)` window by window into objects, flushing and checkpointing as objects fill.
     ///
     /// The re-check band (behind the frontier) does not count against the per-run call budget: the frontier only
@@ -375,7 +394,7 @@ impl<'a> DatasetRun<'a> {
                 ctx: self.ctx,
                 tenant: self.tenant,
                 dataset: self.dataset,
-                from: self.frontier(range).unwrap_or_else(|| self.ctx.clock.now()),
+                from: self.saved_frontier(range).unwrap_or_else(|| self.ctx.clock.now()),
                 seen: &mut self.state.seen,
                 object: &mut self.object,
                 counters: &mut self.counters,
@@ -513,7 +532,9 @@ impl<'a> DatasetRun<'a> {
             self.ctx.run_id,
             self.ctx.clock.now(),
         )
-        .await
+        .await?;
+        self.note_saved();
+        Ok(())
     }
 
     /// Objects named after the checkpoint's frontiers were written by a run that stopped before checkpointing
@@ -663,7 +684,7 @@ struct RecordWriter<'w> {
     ctx: &'w Context<'w>,
     tenant: &'w TenantId,
     dataset: Dataset,
-    /// The frontier when the object starts (its key's `from`).
+    /// The range's checkpointed frontier (the key's `from` of an object started now).
     from: OffsetDateTime,
     seen: &'w mut Seen,
     object: &'w mut Option<OpenObject>,

@@ -24,7 +24,7 @@ pub(crate) fn object_prefix(dataset: Dataset, tenant: &TenantId, from: OffsetDat
     )
 }
 
-/// An export object holding the records of the windows from `from` (the frontier when it was started) to `to`:
+/// An export object holding the records of the windows from `from` (the checkpointed frontier when it was started) to `to`:
 /// `<dataset>/tenant=<id>/dt=YYYY-MM-DD/hour=HH/<from>_<to>_<digest>.ndjson.gz`, partitioned by `from`; `digest`
 /// (8 hex digits) is of the record versions it holds. Derived from what it holds, so the run after a crash derives
 /// the same key and finds the object already written, and two objects of one range (versions found late in the

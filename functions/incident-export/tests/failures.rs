@@ -13,13 +13,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use common::*;
 use incident_export::{
-    DatasetStatus, ExportCheckpoint, ExportJob, QuarantinedPage, RecordEnvelope, RecordFlag, checkpoint_key,
+    DatasetStatus, ExportCheckpoint, ExportJob, ExportSettings, QuarantinedPage, RecordEnvelope, RecordFlag,
+    checkpoint_key,
 };
 use mde_contracts::Dataset;
 use mde_platform::objects::LocalObjectStore;
 use mde_platform::{ObjectStore, PlatformError, PutCondition, StoredObject};
 use mde_sandbox::SandboxHandle;
-use mde_sandbox::{FaultKind, FaultRule};
+use mde_sandbox::{AdversarialSettings, FaultKind, FaultRule, ListOrder};
 
 fn fault(path: &str, fault: FaultKind, probability: Option<f64>, max_times: Option<u64>) -> FaultRule {
     FaultRule {
@@ -258,6 +259,137 @@ async fn crash_between_object_and_checkpoint(d: Dataset) {
         twice.is_empty(),
         "{d}: each version is stored once across the crash: {twice:?}"
     );
+}
+
+/// Fails the checkpoint write that follows the `n`-th export object written once armed: a process that dies
+/// between that object and its checkpoint (later objects of the run are not written).
+struct DieAfterObject {
+    inner: Arc<dyn ObjectStore>,
+    n: usize,
+    objects: AtomicUsize,
+    armed: AtomicBool,
+}
+
+#[async_trait]
+impl ObjectStore for DieAfterObject {
+    async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
+        let armed = self.armed.load(Ordering::SeqCst);
+        if armed && key.starts_with("checkpoints/") && self.objects.load(Ordering::SeqCst) >= self.n {
+            self.armed.store(false, Ordering::SeqCst);
+            return Err(PlatformError::Aws {
+                service: "s3",
+                operation: "PutObject",
+                message: "simulated death after an object".into(),
+                retryable: false,
+            });
+        }
+        if armed && key.ends_with(".ndjson.gz") {
+            self.objects.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.put(key, body, condition).await
+    }
+    async fn get(&self, key: &str) -> mde_platform::Result<Option<StoredObject>> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> mde_platform::Result<Vec<String>> {
+        self.inner.list(prefix).await
+    }
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}
+
+#[tokio::test]
+async fn a_death_after_any_object_of_a_run_loses_nothing_and_writes_nothing_twice() {
+    for d in [Dataset::MdeAlerts, Dataset::M365dIncidents] {
+        let mut n = 1;
+        while die_after_object(d, n).await {
+            n += 1;
+        }
+        assert!(
+            n > 2,
+            "{d}: the run died after several different objects ({})",
+            n - 1
+        );
+    }
+}
+
+/// A run with small objects (a checkpoint after each) over pages listed newest first — a full page holds records
+/// past the window read next, so checkpoints list versions past their frontier, and some windows hold only
+/// versions read before — dies between its `n`-th object and that object's checkpoint. Returns whether it died.
+async fn die_after_object(d: Dataset, n: usize) -> bool {
+    let mut config = sandbox_config();
+    config.data.alert_updates_per_hour = 0;
+    config.data.new_alerts_per_hour = 0;
+    let sandbox = start(config).await;
+    sandbox
+        .set_adversarial(AdversarialSettings {
+            list_order: ListOrder::LastupdateDesc,
+            ..AdversarialSettings::default()
+        })
+        .expect("list order");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dying = Arc::new(DieAfterObject {
+        inner: local_store(&dir),
+        n,
+        objects: AtomicUsize::new(0),
+        armed: AtomicBool::new(false),
+    });
+    let store: Arc<dyn ObjectStore> = dying.clone();
+    let clock = Arc::new(SimClock::default());
+    let client = client(&sandbox, 3);
+    let exporter = exporter(
+        client.clone(),
+        store.clone(),
+        vec![tenant(FULL, "Contoso", &[d])],
+        ExportSettings {
+            max_object_bytes: 1,
+            ..settings()
+        },
+        clock.clone(),
+    );
+    let first = run(&exporter, &ExportJob::default()).await;
+    assert_eq!(entry(&first, FULL, d).status, DatasetStatus::Completed);
+    // Four bursts of new records, each a little smaller than a page.
+    let burst = settings().page_size(d) as usize - 5;
+    for _ in 0..4 {
+        clock.advance(&sandbox, Duration::from_secs(6 * 3600));
+        sandbox.mutate(FULL, 0, burst).expect("new alerts");
+    }
+    quiet_second().await;
+    let mut truth = current_versions(&client, d, FULL).await;
+
+    dying.armed.store(true, Ordering::SeqCst);
+    let dying_run = run(&exporter, &ExportJob::default()).await;
+    let died = dying.objects.load(Ordering::SeqCst) >= n;
+    dying.armed.store(false, Ordering::SeqCst);
+    let e = entry(&dying_run, FULL, d);
+    assert_eq!(
+        e.status,
+        if died {
+            DatasetStatus::Failed
+        } else {
+            DatasetStatus::Completed
+        },
+        "{e:?}"
+    );
+
+    let after = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&after, FULL, d);
+    assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+    truth.extend(current_versions(&client, d, FULL).await);
+    let keys = exported_keys(store.as_ref(), d, FULL).await;
+    let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{d}, death after object {n}: lost versions: {missing:?}"
+    );
+    let twice: BTreeSet<&String> = keys.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+    assert!(
+        twice.is_empty(),
+        "{d}, death after object {n}: each version is stored once: {twice:?}"
+    );
+    died
 }
 
 #[tokio::test]
