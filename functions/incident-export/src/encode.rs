@@ -110,7 +110,7 @@ impl ObjectWriter {
         let start = line.len();
         line.extend_from_slice(record.raw().as_bytes());
         // JSON may carry line breaks between its tokens (never inside a string): one record, one line.
-        if record.raw().contains(['\n', '\r']) {
+        if memchr::memchr2(b'\n', b'\r', record.raw().as_bytes()).is_some() {
             for b in &mut line[start..] {
                 if matches!(*b, b'\n' | b'\r') {
                     *b = b' ';
