@@ -322,6 +322,8 @@ impl<'a> Walk<'a> {
         let open = opening_result(opening)
             .await
             .map_err(|source| WindowError { window, source })?;
+        // Sent once this answer has begun (a token refused meanwhile is renewed first, so the request ahead does
+        // not carry it too); it goes out while this answer is read.
         let mut ahead = match &self.prefetched {
             None => ahead.map(|w| (w, self.request(w))),
             Some(_) => None,

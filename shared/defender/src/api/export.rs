@@ -438,6 +438,9 @@ async fn read_envelope<E>(
                 };
                 rows += 1;
                 sink(view).map_err(Broken::Sink)?;
+                // A body that keeps arriving never makes this loop wait: give the task's other futures (the
+                // window requested ahead) their turn now and then, so that request goes out while this one is read.
+                tokio::task::coop::consume_budget().await;
             }
             Ok(Step::NeedMore) => match response.chunk().await {
                 Ok(Some(chunk)) => reader.feed(&chunk),
