@@ -34,16 +34,38 @@ fn fault(path: &str, fault: FaultKind, probability: Option<f64>, max_times: Opti
 }
 
 /// Fails the next write under `prefix` once armed: under `checkpoints/`, as if the process died after writing
-/// the object; under a dataset's prefix, an S3 write that fails.
+/// the object; under a dataset's prefix, an S3 write that fails. With `arm_after`, arms itself once that many
+/// export objects are written.
 struct FailNextPut {
     inner: Arc<dyn ObjectStore>,
     prefix: &'static str,
     armed: AtomicBool,
+    arm_after: Option<usize>,
+    objects: AtomicUsize,
+}
+
+impl FailNextPut {
+    fn new(inner: Arc<dyn ObjectStore>, prefix: &'static str, arm_after: Option<usize>) -> Self {
+        Self {
+            inner,
+            prefix,
+            armed: AtomicBool::new(false),
+            arm_after,
+            objects: AtomicUsize::new(0),
+        }
+    }
 }
 
 #[async_trait]
 impl ObjectStore for FailNextPut {
     async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
+        if key.ends_with(".ndjson.gz")
+            && self
+                .arm_after
+                .is_some_and(|n| self.objects.fetch_add(1, Ordering::SeqCst) + 1 == n)
+        {
+            self.armed.store(true, Ordering::SeqCst);
+        }
         if key.starts_with(self.prefix) && self.armed.swap(false, Ordering::SeqCst) {
             return Err(PlatformError::Aws {
                 service: "s3",
@@ -203,11 +225,7 @@ async fn a_crash_between_object_and_checkpoint_loses_nothing_and_writes_nothing_
 async fn crash_between_object_and_checkpoint(d: Dataset) {
     let sandbox = start(sandbox_config()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let crashing = Arc::new(FailNextPut {
-        inner: local_store(&dir),
-        prefix: "checkpoints/",
-        armed: AtomicBool::new(false),
-    });
+    let crashing = Arc::new(FailNextPut::new(local_store(&dir), "checkpoints/", None));
     let store: Arc<dyn ObjectStore> = crashing.clone();
     let clock = Arc::new(SimClock::default());
     let client = client(&sandbox, 3);
@@ -261,44 +279,6 @@ async fn crash_between_object_and_checkpoint(d: Dataset) {
     );
 }
 
-/// Fails the checkpoint write that follows the `n`-th export object written once armed: a process that dies
-/// between that object and its checkpoint (later objects of the run are not written).
-struct DieAfterObject {
-    inner: Arc<dyn ObjectStore>,
-    n: usize,
-    objects: AtomicUsize,
-    armed: AtomicBool,
-}
-
-#[async_trait]
-impl ObjectStore for DieAfterObject {
-    async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
-        let armed = self.armed.load(Ordering::SeqCst);
-        if armed && key.starts_with("checkpoints/") && self.objects.load(Ordering::SeqCst) >= self.n {
-            self.armed.store(false, Ordering::SeqCst);
-            return Err(PlatformError::Aws {
-                service: "s3",
-                operation: "PutObject",
-                message: "simulated death after an object".into(),
-                retryable: false,
-            });
-        }
-        if armed && key.ends_with(".ndjson.gz") {
-            self.objects.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.put(key, body, condition).await
-    }
-    async fn get(&self, key: &str) -> mde_platform::Result<Option<StoredObject>> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> mde_platform::Result<Vec<String>> {
-        self.inner.list(prefix).await
-    }
-    fn location(&self, key: &str) -> String {
-        self.inner.location(key)
-    }
-}
-
 #[tokio::test]
 async fn a_death_after_any_object_of_a_run_loses_nothing_and_writes_nothing_twice() {
     for d in [Dataset::MdeAlerts, Dataset::M365dIncidents] {
@@ -329,26 +309,23 @@ async fn die_after_object(d: Dataset, n: usize) -> bool {
         })
         .expect("list order");
     let dir = tempfile::tempdir().expect("tempdir");
-    let dying = Arc::new(DieAfterObject {
-        inner: local_store(&dir),
-        n,
-        objects: AtomicUsize::new(0),
-        armed: AtomicBool::new(false),
-    });
-    let store: Arc<dyn ObjectStore> = dying.clone();
+    let plain = local_store(&dir);
+    let dying = Arc::new(FailNextPut::new(plain.clone(), "checkpoints/", Some(n)));
     let clock = Arc::new(SimClock::default());
     let client = client(&sandbox, 3);
-    let exporter = exporter(
-        client.clone(),
-        store.clone(),
-        vec![tenant(FULL, "Contoso", &[d])],
-        ExportSettings {
-            max_object_bytes: 1,
-            ..settings()
-        },
-        clock.clone(),
-    );
-    let first = run(&exporter, &ExportJob::default()).await;
+    let run_on = |store: Arc<dyn ObjectStore>| {
+        exporter(
+            client.clone(),
+            store,
+            vec![tenant(FULL, "Contoso", &[d])],
+            ExportSettings {
+                max_object_bytes: 1,
+                ..settings()
+            },
+            clock.clone(),
+        )
+    };
+    let first = run(&run_on(plain.clone()), &ExportJob::default()).await;
     assert_eq!(entry(&first, FULL, d).status, DatasetStatus::Completed);
     // Four bursts of new records, each a little smaller than a page.
     let burst = settings().page_size(d) as usize - 5;
@@ -359,10 +336,8 @@ async fn die_after_object(d: Dataset, n: usize) -> bool {
     quiet_second().await;
     let mut truth = current_versions(&client, d, FULL).await;
 
-    dying.armed.store(true, Ordering::SeqCst);
-    let dying_run = run(&exporter, &ExportJob::default()).await;
+    let dying_run = run(&run_on(dying.clone()), &ExportJob::default()).await;
     let died = dying.objects.load(Ordering::SeqCst) >= n;
-    dying.armed.store(false, Ordering::SeqCst);
     let e = entry(&dying_run, FULL, d);
     assert_eq!(
         e.status,
@@ -374,11 +349,11 @@ async fn die_after_object(d: Dataset, n: usize) -> bool {
         "{e:?}"
     );
 
-    let after = run(&exporter, &ExportJob::default()).await;
+    let after = run(&run_on(plain.clone()), &ExportJob::default()).await;
     let e = entry(&after, FULL, d);
     assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
     truth.extend(current_versions(&client, d, FULL).await);
-    let keys = exported_keys(store.as_ref(), d, FULL).await;
+    let keys = exported_keys(plain.as_ref(), d, FULL).await;
     let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
     assert!(
         missing.is_empty(),
@@ -809,11 +784,8 @@ async fn a_failed_object_write_leaves_the_checkpoint_alone_and_the_next_run_expo
     let sandbox = start(sandbox_config()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Dataset::MdeAlerts;
-    let failing = Arc::new(FailNextPut {
-        inner: local_store(&dir),
-        prefix: "mde_alerts/",
-        armed: AtomicBool::new(true),
-    });
+    let failing = Arc::new(FailNextPut::new(local_store(&dir), "mde_alerts/", None));
+    failing.armed.store(true, Ordering::SeqCst);
     let store: Arc<dyn ObjectStore> = failing.clone();
     let client = client(&sandbox, 3);
     let mut s = settings();
