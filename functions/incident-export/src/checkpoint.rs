@@ -2,7 +2,7 @@
 //! reset; a format-1 one is upgraded), and written with a conditional put on the etag read, so two concurrent runs
 //! cannot both advance it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use mde_contracts::{BackfillProgress, Dataset, ExportCheckpoint, ExportedVersion, TenantId};
@@ -12,62 +12,78 @@ use tracing::{info, warn};
 
 use crate::ExportError;
 use crate::durable::{self, PutFailure};
+use crate::encode::Version;
 use crate::keys::{format_time, parse_time};
 
 /// The format version written.
 const VERSION: u32 = 2;
 
-/// Record versions already exported (for suppression), with their times (for pruning).
+/// Record versions already exported (for suppression), with their times (for pruning): one entry per version,
+/// its key (`<id>:<last update>`) the only allocation.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Seen {
-    keys: HashSet<String>,
-    entries: Vec<(OffsetDateTime, ExportedVersion)>,
+    /// Key → (where its id part ends, its last update).
+    versions: HashMap<Box<str>, (usize, OffsetDateTime), foldhash::fast::RandomState>,
 }
 
 impl Seen {
     pub(crate) fn contains(&self, key: &str) -> bool {
-        self.keys.contains(key)
+        self.versions.contains_key(key)
     }
 
-    /// Remembers a version; `key` is its dedupe key (`<id>:<last update>`).
-    pub(crate) fn insert(&mut self, key: String, id: &str, last_update: &str, at: OffsetDateTime) {
-        if self.keys.insert(key) {
-            self.entries.push((
-                at,
-                ExportedVersion {
-                    id: id.to_owned(),
-                    last_update: last_update.to_owned(),
-                },
-            ));
+    /// Remembers a version that has a last update (one without is never suppressed: its key holds a content hash
+    /// instead, and it cannot be placed in the re-check band).
+    pub(crate) fn insert(&mut self, version: &Version) {
+        if let Some((at, _)) = version.last_update()
+            && !self.versions.contains_key(version.key())
+        {
+            self.versions
+                .insert(version.key().into(), (version.id().len(), at));
         }
+    }
+
+    /// Remembers a version a checkpoint lists.
+    fn insert_listed(&mut self, id: &str, last_update: &str, at: OffsetDateTime) {
+        self.versions
+            .entry(format!("{id}:{last_update}").into_boxed_str())
+            .or_insert((id.len(), at));
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.versions.len()
     }
 
-    /// Keeps the versions at or after `threshold`, and at most `max` of them (the newest).
+    /// Keeps the versions at or after `threshold`, and at most `max` of them (the newest; ties by key).
     pub(crate) fn prune(&mut self, threshold: OffsetDateTime, max: usize) {
-        self.entries.retain(|(at, _)| *at >= threshold);
-        if self.entries.len() > max {
+        self.versions.retain(|_, (_, at)| *at >= threshold);
+        if self.versions.len() > max {
             warn!(
                 kept = max,
-                dropped = self.entries.len() - max,
+                dropped = self.versions.len() - max,
                 "more versions in the re-check band than the checkpoint keeps: the oldest may be exported again"
             );
-            self.entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-            self.entries.truncate(max);
+            let mut newest: Vec<(OffsetDateTime, Box<str>)> = self
+                .versions
+                .iter()
+                .map(|(key, (_, at))| (*at, key.clone()))
+                .collect();
+            newest.sort_by(|a, b| b.cmp(a));
+            for (_, key) in &newest[max..] {
+                self.versions.remove(key);
+            }
         }
-        self.keys = self
-            .entries
-            .iter()
-            .map(|(_, v)| format!("{}:{}", v.id, v.last_update))
-            .collect();
     }
 
     fn to_contract(&self) -> Vec<ExportedVersion> {
-        let mut v: Vec<ExportedVersion> = self.entries.iter().map(|(_, v)| v.clone()).collect();
+        let mut v: Vec<ExportedVersion> = self
+            .versions
+            .iter()
+            .map(|(key, (id_len, _))| ExportedVersion {
+                id: key[..*id_len].to_owned(),
+                last_update: key[*id_len + 1..].to_owned(),
+            })
+            .collect();
         v.sort();
         v
     }
@@ -141,7 +157,7 @@ fn parse(body: &[u8], tenant: &TenantId, dataset: Dataset) -> Result<State, Stri
     let mut seen = Seen::default();
     for (i, v) in cp.seen.iter().enumerate() {
         let at = time(&format!("seen[{i}].last_update"), &v.last_update)?;
-        seen.insert(format!("{}:{}", v.id, v.last_update), &v.id, &v.last_update, at);
+        seen.insert_listed(&v.id, &v.last_update, at);
     }
     if cp.version == 1 {
         // Format 1 kept a `$skip` pass from `watermark − overlap`: its start is exported up to; the re-check band
@@ -319,7 +335,7 @@ mod tests {
         .enumerate()
         {
             let at = parse_time(t).expect("time");
-            seen.insert(format!("{i}:{t}"), &i.to_string(), t, at);
+            seen.insert_listed(&i.to_string(), t, at);
         }
         seen.prune(parse_time("2026-11-23T10:30:00Z").expect("time"), 1);
         assert_eq!(seen.len(), 1);

@@ -13,44 +13,78 @@ use mde_defender::api::RecordView;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::keys::format_time;
+use time::OffsetDateTime;
 
-/// The dedupe identity of a record: `(id, lastUpdate)` and what is missing from it.
+use crate::keys::{format_time, write_time};
+
+/// The dedupe identity of a record: `<id>:<lastUpdate>`, and what is missing from it. Read into one buffer reused
+/// from record to record ([`Version::read`]), so a record already exported costs no allocation.
+#[derive(Debug, Default)]
 pub(crate) struct Version {
     /// `<id>:<lastUpdate>`; a part the record lacks is replaced by `sha256-<hex>` of the record's JSON, so two
     /// different malformed records never share a key (which would drop one) and the same one always does.
-    pub key: String,
-    /// The id part of the key: the record's id, or its content hash.
-    pub id: String,
-    /// The normalised last-update time, when the record has one.
-    pub last_update: Option<String>,
+    key: String,
+    /// Where the id part of `key` ends (the record's id, or its content hash).
+    id_len: usize,
+    /// The record's last update, when it has one (`key` then ends with its normalised text).
+    at: Option<OffsetDateTime>,
     /// What the record lacks.
-    pub flags: Vec<RecordFlag>,
+    flags: Vec<RecordFlag>,
 }
 
 impl Version {
+    /// The version of `record`, in a buffer of its own.
     pub(crate) fn of(record: &RecordView<'_>) -> Self {
-        let mut flags = Vec::new();
-        let last_update = record.last_update().map(format_time);
-        let content = || format!("sha256-{}", hex::encode(Sha256::digest(record.raw())));
-        let id = record.id().map_or_else(
-            || {
-                flags.push(RecordFlag::MissingId);
-                content()
-            },
-            str::to_owned,
-        );
-        let at = last_update.clone().unwrap_or_else(|| {
-            flags.push(RecordFlag::MissingLastUpdate);
-            content()
-        });
-        let key = format!("{id}:{at}");
-        Self {
-            key,
-            id,
-            last_update,
-            flags,
+        let mut version = Self::default();
+        version.read(record);
+        version
+    }
+
+    /// Makes this the version of `record`, reusing the buffer.
+    pub(crate) fn read(&mut self, record: &RecordView<'_>) {
+        self.key.clear();
+        self.flags.clear();
+        let content = |key: &mut String| {
+            key.push_str("sha256-");
+            key.push_str(&hex::encode(Sha256::digest(record.raw())));
+        };
+        match record.id() {
+            Some(id) => self.key.push_str(id),
+            None => {
+                self.flags.push(RecordFlag::MissingId);
+                content(&mut self.key);
+            }
         }
+        self.id_len = self.key.len();
+        self.key.push(':');
+        self.at = record.last_update();
+        match self.at {
+            Some(at) => write_time(&mut self.key, at),
+            None => {
+                self.flags.push(RecordFlag::MissingLastUpdate);
+                content(&mut self.key);
+            }
+        }
+    }
+
+    /// `<id>:<lastUpdate>`.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The id part of the key: the record's id, or its content hash.
+    pub(crate) fn id(&self) -> &str {
+        &self.key[..self.id_len]
+    }
+
+    /// The record's last update and its normalised text, when it has one.
+    pub(crate) fn last_update(&self) -> Option<(OffsetDateTime, &str)> {
+        self.at.map(|at| (at, &self.key[self.id_len + 1..]))
+    }
+
+    /// What the record lacks.
+    pub(crate) fn flags(&self) -> &[RecordFlag] {
+        &self.flags
     }
 }
 
@@ -101,10 +135,10 @@ impl ObjectWriter {
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(&self.prefix);
-        serde_json::to_writer(&mut *line, &version.key).map_err(std::io::Error::other)?;
-        if !version.flags.is_empty() {
+        serde_json::to_writer(&mut *line, version.key()).map_err(std::io::Error::other)?;
+        if !version.flags().is_empty() {
             line.extend_from_slice(b",\"flags\":");
-            serde_json::to_writer(&mut *line, &version.flags).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut *line, version.flags()).map_err(std::io::Error::other)?;
         }
         line.extend_from_slice(b",\"record\":");
         let start = line.len();
@@ -155,7 +189,7 @@ mod tests {
             r#"{"id":"a1","lastUpdateTime":"2026-11-23T10:00:00.1234567Z","unknownField":{"x":[1,2.50]}}"#;
         let rec = record(raw);
         let version = Version::of(&rec);
-        assert_eq!(version.key, "a1:2026-11-23T10:00:00.1234567Z");
+        assert_eq!(version.key(), "a1:2026-11-23T10:00:00.1234567Z");
         let at = crate::keys::parse_time("2026-11-23T11:00:00Z").expect("time");
         let mut w = ObjectWriter::new(6, "8a2d6f4e-1b7c-4e3a-9f5d-2c6b8e0a4d17", "mde_alerts", at);
         w.write(&rec, &version).expect("write");
@@ -196,15 +230,15 @@ mod tests {
     fn a_record_without_last_update_is_kept_and_flagged() {
         let rec = record(r#"{"id":"a2","title":"no timestamp"}"#);
         let version = Version::of(&rec);
-        assert_eq!(version.flags, vec![RecordFlag::MissingLastUpdate]);
-        assert!(version.key.starts_with("a2:sha256-"), "{}", version.key);
+        assert_eq!(version.flags(), [RecordFlag::MissingLastUpdate]);
+        assert!(version.key().starts_with("a2:sha256-"), "{}", version.key());
         assert_eq!(
-            Version::of(&rec).key,
-            version.key,
+            Version::of(&rec).key(),
+            version.key(),
             "the same record, the same key"
         );
         let changed = Version::of(&record(r#"{"id":"a2","title":"changed, still no timestamp"}"#));
-        assert_ne!(changed.key, version.key, "another version, another key");
+        assert_ne!(changed.key, version.key(), "another version, another key");
         let mut w = ObjectWriter::new(1, "t", "mde_alerts", time::OffsetDateTime::UNIX_EPOCH);
         w.write(&rec, &version).expect("write");
         let mut text = String::new();
@@ -219,17 +253,17 @@ mod tests {
         let a = record(r#"{"title":"first","lastUpdateTime":"2026-11-23T10:00:00Z"}"#);
         let b = record(r#"{"title":"second","lastUpdateTime":"2026-11-23T10:00:00Z"}"#);
         let (va, vb) = (Version::of(&a), Version::of(&b));
-        assert_eq!(va.flags, vec![RecordFlag::MissingId]);
+        assert_eq!(va.flags(), [RecordFlag::MissingId]);
         assert!(
-            va.key.starts_with("sha256-") && va.key.ends_with(":2026-11-23T10:00:00.0000000Z"),
+            va.key().starts_with("sha256-") && va.key().ends_with(":2026-11-23T10:00:00.0000000Z"),
             "{}",
-            va.key
+            va.key()
         );
-        assert_ne!(va.key, vb.key);
+        assert_ne!(va.key(), vb.key());
         let both = Version::of(&record(r#"{"title":"nothing"}"#));
         assert_eq!(
-            both.flags,
-            vec![RecordFlag::MissingId, RecordFlag::MissingLastUpdate]
+            both.flags(),
+            [RecordFlag::MissingId, RecordFlag::MissingLastUpdate]
         );
     }
 }

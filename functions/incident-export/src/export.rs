@@ -98,6 +98,8 @@ pub(crate) struct DatasetRun<'a> {
     /// frontier in memory moves on past windows with nothing new, and the run after a crash looks for the
     /// crashed run's object under the checkpoint's frontier.
     saved: (Option<OffsetDateTime>, Option<OffsetDateTime>),
+    /// The version of the record being written (a buffer reused from record to record).
+    version: Version,
 }
 
 impl<'a> DatasetRun<'a> {
@@ -132,6 +134,7 @@ impl<'a> DatasetRun<'a> {
             note: None,
             live_end: None,
             saved: (None, None),
+            version: Version::default(),
         }
     }
 
@@ -396,6 +399,7 @@ impl<'a> DatasetRun<'a> {
                 dataset: self.dataset,
                 from: self.saved_frontier(range).unwrap_or_else(|| self.ctx.clock.now()),
                 seen: &mut self.state.seen,
+                version: &mut self.version,
                 object: &mut self.object,
                 counters: &mut self.counters,
             };
@@ -591,6 +595,7 @@ impl<'a> DatasetRun<'a> {
             .ok_or_else(|| corrupt("it was listed but cannot be read".into()))?;
         let reader = BufReader::new(flate2::read::GzDecoder::new(&object.body[..]));
         let mut count = 0;
+        let mut version = Version::default();
         #[derive(serde::Deserialize)]
         struct Line {
             record: Box<RawValue>,
@@ -605,10 +610,8 @@ impl<'a> DatasetRun<'a> {
             if self.dataset == Dataset::M365dIncidents {
                 record = record.keyed_by_incident_id();
             }
-            let version = Version::of(&record.view());
-            if let (Some(at), Some(text)) = (record.last_update(), &version.last_update) {
-                self.state.seen.insert(version.key, &version.id, text, at);
-            }
+            version.read(&record.view());
+            self.state.seen.insert(&version);
             count += 1;
         }
         Ok(count)
@@ -687,14 +690,17 @@ struct RecordWriter<'w> {
     /// The range's checkpointed frontier (the key's `from` of an object started now).
     from: OffsetDateTime,
     seen: &'w mut Seen,
+    /// The version of the record being written (a buffer reused from record to record).
+    version: &'w mut Version,
     object: &'w mut Option<OpenObject>,
     counters: &'w mut Counters,
 }
 
 impl RecordWriter<'_> {
     fn write(&mut self, record: &RecordView<'_>) -> Result<(), ExportError> {
-        let version = Version::of(record);
-        if self.seen.contains(&version.key) {
+        let version = &mut *self.version;
+        version.read(record);
+        if self.seen.contains(version.key()) {
             self.counters.suppressed += 1;
             return Ok(());
         }
@@ -708,17 +714,15 @@ impl RecordWriter<'_> {
             from: self.from,
             digest: Sha256::new(),
         });
-        object.writer.write(record, &version)?;
-        object.digest.update(version.key.as_bytes());
+        object.writer.write(record, version)?;
+        object.digest.update(version.key().as_bytes());
         object.digest.update(b"\n");
         self.counters.records += 1;
-        if !version.flags.is_empty() {
+        if !version.flags().is_empty() {
             self.counters.flagged += 1;
-            warn!(tenant = %self.tenant, dataset = %self.dataset, id = record.id(), dedupe_key = %version.key, flags = ?version.flags, "record exported with a flag");
+            warn!(tenant = %self.tenant, dataset = %self.dataset, id = record.id(), dedupe_key = %version.key(), flags = ?version.flags(), "record exported with a flag");
         }
-        if let (Some(at), Some(text)) = (record.last_update(), &version.last_update) {
-            self.seen.insert(version.key, &version.id, text, at);
-        }
+        self.seen.insert(version);
         Ok(())
     }
 }

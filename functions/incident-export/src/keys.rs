@@ -108,8 +108,18 @@ pub(crate) fn run_id(now: OffsetDateTime) -> String {
 /// The timestamp format of checkpoints and dedupe keys: UTC, seven fractional digits, `Z` (as the Defender APIs
 /// write them), so the same instant always gives the same text.
 pub fn format_time(t: OffsetDateTime) -> String {
+    let mut text = String::with_capacity(28);
+    write_time(&mut text, t);
+    text
+}
+
+/// Appends [`format_time`]'s text to `out` (no allocation when `out` has room).
+pub(crate) fn write_time(out: &mut String, t: OffsetDateTime) {
+    use std::fmt::Write;
     let t = mde_defender::api::odata::utc_in_range(t);
-    format!(
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
         t.year(),
         u8::from(t.month()),
@@ -118,7 +128,7 @@ pub fn format_time(t: OffsetDateTime) -> String {
         t.minute(),
         t.second(),
         t.nanosecond() / 100
-    )
+    );
 }
 
 /// Parses an RFC 3339 timestamp whose UTC time lies in the years 0001–9999 (what [`format_time`] writes back

@@ -528,7 +528,7 @@ impl<'a> Walk<'a> {
                     return Ok(None);
                 }
                 let mut keyed = |record: RecordView<'_>| {
-                    keys.insert(Version::of(&record).key);
+                    keys.insert(Version::of(&record).key().to_owned());
                     sink(record)
                 };
                 let read = self
