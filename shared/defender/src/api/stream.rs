@@ -15,6 +15,8 @@ use time::format_description::well_known::Rfc3339;
 /// Bytes the reader wants unparsed before it tries to parse, so a record cut by a chunk boundary is parsed again
 /// rarely (after a failed try it waits for twice as much: a huge record is parsed at most a few times).
 const PARSE_AHEAD: usize = 64 * 1024;
+/// The buffer's size: room for the unparsed tail and several chunks.
+const HELD: usize = 4 * PARSE_AHEAD;
 
 /// The keys read from a record: `id` (string) or `incidentId` (Microsoft 365 Defender, a number), and
 /// `lastUpdateTime` (MDE, Microsoft 365 Defender) or `lastUpdateDateTime` (Graph), and the creation time
@@ -198,9 +200,12 @@ impl Default for EnvelopeReader {
 impl EnvelopeReader {
     /// Appends a chunk of the body.
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
-        if self.pos > 0
-            && (self.pos >= self.buf.len() / 2 || self.buf.len() + chunk.len() > self.buf.capacity())
-        {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(HELD.max(chunk.len()));
+        }
+        // The unparsed tail moves to the front only when the chunk does not fit after it: with room for several
+        // parse-aheads, most bytes are copied once (here) rather than once more per chunk.
+        if self.pos > 0 && self.buf.len() + chunk.len() > self.buf.capacity() {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
@@ -416,7 +421,7 @@ impl EnvelopeReader {
         match records.next() {
             Some(Ok(keys)) => {
                 let end = start + records.byte_offset();
-                let Ok(raw) = std::str::from_utf8(&buf[start..end]) else {
+                let Ok(raw) = simdutf8::basic::from_utf8(&buf[start..end]) else {
                     return Err(ReadError::Invalid("a record is not valid UTF-8".into()));
                 };
                 self.pos = end;
