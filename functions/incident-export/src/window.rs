@@ -440,19 +440,21 @@ impl<'a> Walk<'a> {
             self.settled = false;
             if width > TICK {
                 self.splits += 1;
-                self.width = shrunk(&read.observed, cursor, w1);
-                // How many the full window holds sizes the windows that read it again — unless the page showed
-                // records only in its later half: the stretch before them is read first, in one request.
-                let gap = read
-                    .observed
-                    .first_inside
-                    .is_some_and(|first| first - cursor >= width / 2);
                 if !self.measured {
                     self.count(cursor, w1).await?;
                 }
-                if !gap && let Some(counted) = self.counted_width(cursor) {
-                    self.width = self.width.min(counted);
-                }
+                let counted = self.counted_width(cursor);
+                // The stretch before the page's earliest record is read first, in one request, when it is half
+                // the window or more, or wider than the windows the count sizes (a first export whose look-back
+                // starts before the records: the count spreads them over the empty stretch too). Otherwise how
+                // many the full window holds sizes the windows that read it again.
+                self.width = match read.observed.first_inside.map(|first| first - cursor) {
+                    Some(gap) if gap >= width / 2 || counted.is_some_and(|c| gap > c) => ticks(gap).max(TICK),
+                    _ => {
+                        let shrunk = shrunk(&read.observed, cursor, w1);
+                        counted.map_or(shrunk, |c| shrunk.min(c))
+                    }
+                };
                 continue;
             }
             return match self.split_on_creation(cursor, w1, budget, sink).await? {
@@ -574,13 +576,6 @@ fn shrunk(observed: &Observed, cursor: OffsetDateTime, w1: OffsetDateTime) -> Du
         }
     }
     let three_quarters = ticks(width * 3 / 4);
-    // Records only in the later part of the window (a first export over an empty past): up to the earliest one,
-    // likely empty, in one request (the next window starts at the records).
-    if let Some(first) = observed.first_inside
-        && first - cursor >= width / 2
-    {
-        return ticks(first - cursor).max(TICK);
-    }
     let guided = observed
         .last_inside
         .map(|last| ticks((last - cursor) * SPLIT_FILL));

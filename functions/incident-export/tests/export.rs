@@ -287,3 +287,49 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
         e.api_calls
     );
 }
+
+/// A first export whose look-back starts some days before the records (less than half the range: the full first
+/// window shows records from its first half on): the empty stretch is read in one request, not in windows of the
+/// width the count gives (it spreads the records over the empty days too — nine days crossed in seven requests).
+#[tokio::test]
+async fn a_first_export_crosses_the_empty_days_before_the_records_in_one_request() {
+    let mut config = sandbox_config();
+    // Records over the last 14 days; the look-back starts 9 days before them.
+    config.data.alerts_per_tenant = 3_000;
+    let sandbox = start(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let top = 200;
+    let exporter = exporter(
+        client(&sandbox, 3),
+        local_store(&dir),
+        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
+        ExportSettings {
+            mde_alerts_page_size: top,
+            max_object_bytes: 64 * 1024 * 1024,
+            ..settings()
+        },
+        Arc::new(SimClock::default()),
+    );
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(23);
+    let job = ExportJob {
+        since: Some(
+            since
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("time"),
+        ),
+        ..ExportJob::default()
+    };
+    let summary = run(&exporter, &job).await;
+    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+    let records = e.records;
+    assert!(records >= 2_900, "{e:?}");
+    // The windows the records need at the aim (`1 − 2.5/√200` of `$top`), plus the probe, the full first window,
+    // its count, the empty stretch and one full window more.
+    let windows_needed = records.div_ceil(u64::from(top) * 82 / 100);
+    assert!(
+        e.api_calls <= windows_needed + 5,
+        "{} calls for {records} records at {top} per page ({windows_needed} windows): {e:?}",
+        e.api_calls
+    );
+}
