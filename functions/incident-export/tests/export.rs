@@ -240,16 +240,13 @@ async fn an_observer_sees_every_page_and_each_dataset_start_and_end() {
     }
 }
 
-/// A first export over a long history (since 2000, records in the last weeks): the full first window is counted
-/// (MDE alerts' `$count`) and the windows after it are sized from the count, so few records are read twice
-/// (sizing by halving instead read 800 of 3,000 twice) and the calls stay near the windows needed.
-#[tokio::test]
-async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
+/// The first export `since` of a sandbox tenant's 3,000 MDE alerts (created over the last 14 days), `top` per page;
+/// its summary, checked complete.
+async fn first_export_of_3000_alerts(since: String, top: u32) -> incident_export::DatasetRunSummary {
     let mut config = sandbox_config();
     config.data.alerts_per_tenant = 3_000;
     let sandbox = start(config).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let top = 200;
     let exporter = exporter(
         client(&sandbox, 3),
         local_store(&dir),
@@ -262,12 +259,22 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
         Arc::new(SimClock::default()),
     );
     let job = ExportJob {
-        since: Some("2000-01-01T00:00:00Z".into()),
+        since: Some(since),
         ..ExportJob::default()
     };
     let summary = run(&exporter, &job).await;
-    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    let e = entry(&summary, FULL, Dataset::MdeAlerts).clone();
     assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+    e
+}
+
+/// A first export over a long history (since 2000, records in the last weeks): the full first window is counted
+/// (MDE alerts' `$count`) and the windows after it are sized from the count, so few records are read twice
+/// (sizing by halving instead read 800 of 3,000 twice) and the calls stay near the windows needed.
+#[tokio::test]
+async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
+    let top = 200;
+    let e = first_export_of_3000_alerts("2000-01-01T00:00:00Z".into(), top).await;
     let records = e.records;
     // The run ends at the service's clock (whole seconds): a record of its last second waits for the next run.
     assert!(records >= 2_900, "{e:?}");
@@ -293,35 +300,13 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
 /// width the count gives (it spreads the records over the empty days too — nine days crossed in seven requests).
 #[tokio::test]
 async fn a_first_export_crosses_the_empty_days_before_the_records_in_one_request() {
-    let mut config = sandbox_config();
-    // Records over the last 14 days; the look-back starts 9 days before them.
-    config.data.alerts_per_tenant = 3_000;
-    let sandbox = start(config).await;
-    let dir = tempfile::tempdir().expect("tempdir");
     let top = 200;
-    let exporter = exporter(
-        client(&sandbox, 3),
-        local_store(&dir),
-        vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])],
-        ExportSettings {
-            mde_alerts_page_size: top,
-            max_object_bytes: 64 * 1024 * 1024,
-            ..settings()
-        },
-        Arc::new(SimClock::default()),
-    );
+    // Records over the last 14 days; the look-back starts 9 days before them.
     let since = time::OffsetDateTime::now_utc() - time::Duration::days(23);
-    let job = ExportJob {
-        since: Some(
-            since
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("time"),
-        ),
-        ..ExportJob::default()
-    };
-    let summary = run(&exporter, &job).await;
-    let e = entry(&summary, FULL, Dataset::MdeAlerts);
-    assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let e = first_export_of_3000_alerts(since, top).await;
     let records = e.records;
     assert!(records >= 2_900, "{e:?}");
     // The windows the records need at the aim (`1 − 2.5/√200` of `$top`), plus the probe, the full first window,
