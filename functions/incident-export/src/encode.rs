@@ -238,7 +238,7 @@ mod tests {
             "the same record, the same key"
         );
         let changed = Version::of(&record(r#"{"id":"a2","title":"changed, still no timestamp"}"#));
-        assert_ne!(changed.key, version.key(), "another version, another key");
+        assert_ne!(changed.key(), version.key(), "another version, another key");
         let mut w = ObjectWriter::new(1, "t", "mde_alerts", time::OffsetDateTime::UNIX_EPOCH);
         w.write(&rec, &version).expect("write");
         let mut text = String::new();
