@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::adversarial::{self, Listed};
 use crate::api_common::{
-    self, base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
+    self, base_url, collection, entity, enum_value, invalid_input, object_body, off_runtime, opt_string,
+    query_options,
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
@@ -217,11 +218,12 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let (page, _) = query_alerts(&state, &caller.tenant_id, None, &options, true)?;
-    Ok(collection(
-        format!("{}/api/$metadata#Alerts", base_url(&headers)),
-        page,
-    ))
+    let context = format!("{}/api/$metadata#Alerts", base_url(&headers));
+    off_runtime(F, move || {
+        let (page, _) = query_alerts(&state, &caller.tenant_id, None, &options, true)?;
+        Ok(collection(context, page))
+    })
+    .await
 }
 
 /// `GET /api/alerts/$count`: the number of alerts matching `$filter`.
@@ -245,11 +247,12 @@ pub async fn machine_alerts(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
-    let (page, _) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options, true)?;
-    Ok(collection(
-        format!("{}/api/$metadata#Alerts", base_url(&headers)),
-        page,
-    ))
+    let context = format!("{}/api/$metadata#Alerts", base_url(&headers));
+    off_runtime(F, move || {
+        let (page, _) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options, true)?;
+        Ok(collection(context, page))
+    })
+    .await
 }
 
 /// `GET /api/machines/{id}/alerts/$count`.
