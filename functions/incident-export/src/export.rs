@@ -231,8 +231,11 @@ impl<'a> DatasetRun<'a> {
     /// record that start (so a crash before the first checkpoint still finds its object).
     async fn begin(&mut self) -> Result<OffsetDateTime, ExportError> {
         let probe_at = self.ctx.clock.now();
+        let from = self
+            .since
+            .unwrap_or_else(|| probe_at - duration(self.ctx.settings.initial_lookback()));
         self.walk
-            .probe(probe_at)
+            .probe(probe_at, from)
             .await
             .map_err(|e| self.request_failed(e))?;
         let now = self.service_now();
@@ -386,7 +389,7 @@ impl<'a> DatasetRun<'a> {
                 if range == Range::Live && self.walk.service_now.is_none() {
                     // No band to read (re-check band 0): ask the service its time to know how far to go.
                     self.walk
-                        .probe(cursor)
+                        .ask_time(cursor)
                         .await
                         .map_err(|e| self.request_failed(e))?;
                     continue;

@@ -23,6 +23,9 @@ use crate::encode::Version;
 
 /// The APIs' time resolution: 100 ns.
 pub(crate) const TICK: Duration = Duration::nanoseconds(100);
+/// How far a first export's count reaches beyond its range on each side, for a difference between this host's
+/// clock and the service's (learnt from the count's own answer): the count only sizes windows.
+const CLOCK_MARGIN: Duration = Duration::hours(1);
 /// Creation time never precedes this (Defender did not exist before).
 const EARLIEST_CREATION: OffsetDateTime = time::macros::datetime!(2000-01-01 0:00 UTC);
 /// Windows fill to at most this share of `$top`: each request carries nearly a full page (requests are what the
@@ -226,16 +229,21 @@ impl<'a> Walk<'a> {
         }
         let window = self.window(from, to, None, 0);
         match self.client.count_window(self.dataset, self.tenant, &window).await {
-            Ok(Some(n)) => {
+            Ok(Some(count)) => {
                 self.calls += 1;
-                debug!(tenant = %self.tenant, dataset = %self.dataset, %from, %to, records = n, "window counted");
-                self.known = Some((to, n));
+                self.note_service_time(count.service_time);
+                match count.records {
+                    Some(n) => {
+                        debug!(tenant = %self.tenant, dataset = %self.dataset, %from, %to, records = n, "window counted");
+                        self.known = Some((to, n));
+                    }
+                    None => {
+                        self.counting = false;
+                        warn!(tenant = %self.tenant, dataset = %self.dataset, "the service's count is not a number; sizing windows without counts");
+                    }
+                }
             }
-            Ok(None) => {
-                self.calls += 1;
-                self.counting = false;
-                warn!(tenant = %self.tenant, dataset = %self.dataset, "the service's count is not a number; sizing windows without counts");
-            }
+            Ok(None) => self.counting = false,
             Err(e @ (DefenderError::Api { .. } | DefenderError::UnexpectedBody { .. })) => {
                 self.calls += 1;
                 let unsupported = matches!(&e, DefenderError::UnexpectedBody { .. })
@@ -253,6 +261,11 @@ impl<'a> Walk<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a count says records lie ahead but no window has found any yet (no records read, no full page).
+    fn seeking(&self) -> bool {
+        !self.measured && self.splits == 0 && self.known.is_some_and(|(_, records)| records > 0)
     }
 
     /// The width at which the range a count covered holds about `fill × $top` rows per window from `cursor`
@@ -355,9 +368,7 @@ impl<'a> Walk<'a> {
             Err(WindowReadError::Api(source)) => return Err(WindowError { window, source }.into()),
             Err(WindowReadError::Sink(e)) => return Err(WalkError::Sink(e)),
         };
-        if let Some(now) = answer.service_time {
-            self.service_now = Some(self.service_now.map_or(now, |t| t.max(now)));
-        }
+        self.note_service_time(answer.service_time);
         // Fewer rows than asked for, and more to come: the service caps pages below `$top`. Ask for that many
         // from now on, so that a capped page is seen as full even if a later answer forgets its nextLink.
         if answer.next_link && answer.rows < self.top as usize && answer.rows >= 2 {
@@ -370,8 +381,36 @@ impl<'a> Walk<'a> {
         Ok(Read { answer, observed })
     }
 
+    /// The service's clock at an answer (the latest seen: answers may come back out of order).
+    fn note_service_time(&mut self, at: Option<OffsetDateTime>) {
+        if let Some(now) = at {
+            self.service_now = Some(self.service_now.map_or(now, |t| t.max(now)));
+        }
+    }
+
+    /// A first export's first request, to learn the service's clock (its `Date`) before the range is fixed: the
+    /// count of `[from, at)` widened by [`CLOCK_MARGIN`] for the clocks' difference, where the dataset has a count,
+    /// which also sizes the first windows (a long history is then read at about `$top` per window from the start,
+    /// not first as a full page read and discarded); else, or when the service does not count, a request that
+    /// reads nothing (an empty window).
+    pub(crate) async fn probe(
+        &mut self,
+        at: OffsetDateTime,
+        from: OffsetDateTime,
+    ) -> Result<(), WindowError> {
+        let from = from.min(at) - CLOCK_MARGIN;
+        self.count(from, at + CLOCK_MARGIN).await?;
+        if self.known.is_some() {
+            if let Some(counted) = self.counted_width(from) {
+                self.width = self.width.min(counted);
+            }
+            return Ok(());
+        }
+        self.ask_time(at).await
+    }
+
     /// A request that reads nothing (an empty window) to learn the service's clock.
-    pub(crate) async fn probe(&mut self, at: OffsetDateTime) -> Result<(), WindowError> {
+    pub(crate) async fn ask_time(&mut self, at: OffsetDateTime) -> Result<(), WindowError> {
         let mut ignore = |_: RecordView<'_>| Ok(());
         match self.read(self.window(at, at, None, 0), &mut ignore, None).await {
             Ok(_) => Ok(()),
@@ -417,7 +456,8 @@ impl<'a> Walk<'a> {
                 }
             };
             let w1 = window.to;
-            let ahead = (self.settled && w1 < end && !budget.exhausted(self.calls + 1))
+            // Not while seeking the counted records: an empty window widens the next one.
+            let ahead = (self.settled && !self.seeking() && w1 < end && !budget.exhausted(self.calls + 1))
                 .then(|| self.window(w1, (w1 + self.width).min(end), None, 0));
             let read = self.read(window, sink, ahead).await?;
             let width = w1 - cursor;
@@ -432,7 +472,12 @@ impl<'a> Walk<'a> {
                 self.settled = true;
                 self.note_read(w1, read.answer.rows);
                 self.measured |= read.answer.rows > 0;
-                if let Some(counted) = self.counted_width(w1) {
+                if self.seeking() {
+                    // No record yet, and the count says they lie further on, not where (it spreads them over a
+                    // history's empty years too): the rest is read as one window, whose page — full, then —
+                    // shows where they start (see the stretch read first below).
+                    self.width = MAX_WIDTH;
+                } else if let Some(counted) = self.counted_width(w1) {
                     self.width = self.width.min(counted);
                 }
                 return Ok(Some(w1));
@@ -440,7 +485,7 @@ impl<'a> Walk<'a> {
             self.settled = false;
             if width > TICK {
                 self.splits += 1;
-                if !self.measured {
+                if !self.measured && self.counted_width(cursor).is_none() {
                     self.count(cursor, w1).await?;
                 }
                 let counted = self.counted_width(cursor);

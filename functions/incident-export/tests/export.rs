@@ -295,6 +295,31 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
     );
 }
 
+/// A first export whose records run from its look-back's start (a tenant with steady alerts): the count that
+/// learns the service's clock also sizes the first windows, so no page comes back full — before, the first window
+/// spanned the whole look-back and its full page of `$top` records was read, counted, and read again.
+#[tokio::test]
+async fn a_first_export_sized_by_its_count_reads_no_record_twice() {
+    let top = 200;
+    // The records span the last 14 days; the look-back starts with them.
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(14);
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let e = first_export_of_3000_alerts(since, top).await;
+    assert!(e.records >= 2_800, "{e:?}");
+    assert_eq!(e.suppressed, 0, "records read twice: {e:?}");
+    assert_eq!(e.splits, 0, "windows that came back full: {e:?}");
+    // The count, then the windows at the aim (`1 − 2.5/√200` of `$top`) and one more where records are sparser.
+    let windows_needed = e.records.div_ceil(u64::from(top) * 82 / 100);
+    assert!(
+        e.api_calls <= windows_needed + 2,
+        "{} calls for {} records at {top} per page ({windows_needed} windows): {e:?}",
+        e.api_calls,
+        e.records
+    );
+}
+
 /// A first export whose look-back starts some days before the records (less than half the range: the full first
 /// window shows records from its first half on): the empty stretch is read in one request, not in windows of the
 /// width the count gives (it spreads the records over the empty days too — nine days crossed in seven requests).

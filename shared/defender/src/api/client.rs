@@ -80,6 +80,8 @@ pub(crate) struct Call<'a> {
 /// A successful answer, read whole.
 pub(crate) struct Reply {
     pub status: u16,
+    /// The answer's `Date` header: the service's clock.
+    pub date: Option<std::time::SystemTime>,
     pub body: Bytes,
 }
 

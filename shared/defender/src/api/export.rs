@@ -193,6 +193,15 @@ impl WindowAnswer {
     }
 }
 
+/// A `$count` answer: the number, when the body is one, and the service's clock when it answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    /// Records the window holds; `None` when the answer is not a number.
+    pub records: Option<u64>,
+    /// The service's clock when it answered (its `Date` header), when it sent one.
+    pub service_time: Option<OffsetDateTime>,
+}
+
 /// Why reading a window stopped: the API (after its retries), or the sink.
 #[derive(Debug)]
 pub enum WindowReadError<E> {
@@ -259,14 +268,14 @@ impl DefenderClient {
 
     /// How many records `window` holds, where the service can say without sending them: MDE alerts only, by the
     /// `$count` path segment (Microsoft's OData samples show it on alerts, `…/alerts/$count?$filter=…` answering a
-    /// bare number; no count is documented for the other datasets' lists). `None` for the other datasets, or when
-    /// the answer is not a number. The number sizes windows only: nothing may depend on it being exact or current.
+    /// bare number; no count is documented for the other datasets' lists). `None` for the other datasets (no
+    /// request is made). The number sizes windows only: nothing may depend on it being exact or current.
     pub async fn count_window(
         &self,
         dataset: Dataset,
         tenant: &TenantId,
         window: &ExportWindow,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Option<WindowCount>> {
         if !has_count(dataset) {
             return Ok(None);
         }
@@ -287,9 +296,12 @@ impl DefenderClient {
         }
         let call = self.call(endpoint, tenant, Method::GET, url);
         self.execute_with(&call, |reply| {
-            Ok(std::str::from_utf8(&reply.body)
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok()))
+            Ok(Some(WindowCount {
+                records: std::str::from_utf8(&reply.body)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u64>().ok()),
+                service_time: reply.date.map(OffsetDateTime::from),
+            }))
         })
         .await
     }

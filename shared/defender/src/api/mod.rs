@@ -25,7 +25,9 @@ mod stream;
 
 pub use client::{ClientConfig, DefenderClient, RetryPolicy};
 pub use endpoint::{Endpoint, action_operations, dataset_operation};
-pub use export::{ExportWindow, OpenWindow, WindowAnswer, WindowPage, WindowReadError, has_count};
+pub use export::{
+    ExportWindow, OpenWindow, WindowAnswer, WindowCount, WindowPage, WindowReadError, has_count,
+};
 pub use indicators::MAX_INDICATOR_BATCH;
 pub use limiter::{ApiFamily, RateLimit, RateLimitConfig};
 pub use models::{

@@ -175,9 +175,9 @@ pub(crate) struct Head {
 impl Head {
     /// Reads the whole body; a body cut short (connection reset after the headers) is a transient failure.
     pub(crate) async fn into_reply(self) -> Result<Reply, Outcome> {
-        let status = self.status;
+        let (status, date) = (self.status, self.date);
         let body = self.response.bytes().await.map_err(|e| cut_short(status, &e))?;
-        Ok(Reply { status, body })
+        Ok(Reply { status, date, body })
     }
 }
 
