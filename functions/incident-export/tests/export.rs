@@ -268,8 +268,15 @@ async fn first_export_of_3000_alerts(since: String, top: u32) -> incident_export
     e
 }
 
-/// A first export over a long history (since 2000, records in the last weeks): the full first window is counted
-/// (MDE alerts' `$count`) and the windows after it are sized from the count, so few records are read twice
+/// `n` days before now, as the RFC 3339 text a job's `since` takes.
+fn days_ago(n: i64) -> String {
+    (time::OffsetDateTime::now_utc() - time::Duration::days(n))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time")
+}
+
+/// A first export over a long history (since 2000, records in the last weeks): the look-back is counted (MDE
+/// alerts' `$count`) and the windows after the empty years are sized from the count, so few records are read twice
 /// (sizing by halving instead read 800 of 3,000 twice) and the calls stay near the windows needed.
 #[tokio::test]
 async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
@@ -278,15 +285,15 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
     let records = e.records;
     // The run ends at the service's clock (whole seconds): a record of its last second waits for the next run.
     assert!(records >= 2_900, "{e:?}");
-    // The first window's records, and at most one more full window where the records are denser than the one
-    // before (sizing by halving read 800 again here).
+    // The full window that shows where the records start, and at most one more where they are denser than the
+    // one before (sizing by halving read 800 again here).
     assert!(
         e.suppressed <= 2 * u64::from(top),
         "records read again: {} (at most two windows of {top}): {e:?}",
         e.suppressed
     );
-    // Windows aim below `$top` (a full one costs a request); finding the records costs a probe, two empty
-    // decades, the full first window, its count and the empty stretch before the records.
+    // Windows aim below `$top` (a full one costs a request); finding the records costs the count, the first
+    // (empty) window, two empty decades, a full window and the empty stretch before the records.
     let windows_needed = records.div_ceil(u64::from(top) * 4 / 5);
     assert!(
         e.api_calls <= windows_needed + 8,
@@ -302,11 +309,7 @@ async fn a_first_export_over_a_long_history_reads_each_record_about_once() {
 async fn a_first_export_sized_by_its_count_reads_no_record_twice() {
     let top = 200;
     // The records span the last 14 days; the look-back starts with them.
-    let since = time::OffsetDateTime::now_utc() - time::Duration::days(14);
-    let since = since
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
-    let e = first_export_of_3000_alerts(since, top).await;
+    let e = first_export_of_3000_alerts(days_ago(14), top).await;
     assert!(e.records >= 2_800, "{e:?}");
     assert_eq!(e.suppressed, 0, "records read twice: {e:?}");
     assert_eq!(e.splits, 0, "windows that came back full: {e:?}");
@@ -320,18 +323,15 @@ async fn a_first_export_sized_by_its_count_reads_no_record_twice() {
     );
 }
 
-/// A first export whose look-back starts some days before the records (less than half the range: the full first
-/// window shows records from its first half on): the empty stretch is read in one request, not in windows of the
-/// width the count gives (it spreads the records over the empty days too — nine days crossed in seven requests).
+/// A first export whose look-back starts some days before the records: the count spreads them over the empty days
+/// too, so after its first window comes back empty the rest is read as one window, whose full page shows where the
+/// records start; the empty stretch before them is read in one request, not in windows of the counted width (nine
+/// days were crossed in seven requests so).
 #[tokio::test]
 async fn a_first_export_crosses_the_empty_days_before_the_records_in_one_request() {
     let top = 200;
     // Records over the last 14 days; the look-back starts 9 days before them.
-    let since = time::OffsetDateTime::now_utc() - time::Duration::days(23);
-    let since = since
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
-    let e = first_export_of_3000_alerts(since, top).await;
+    let e = first_export_of_3000_alerts(days_ago(23), top).await;
     let records = e.records;
     assert!(records >= 2_900, "{e:?}");
     // The windows the records need at the aim (`1 − 2.5/√200` of `$top`), plus the probe, the full first window,
