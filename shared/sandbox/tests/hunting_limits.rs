@@ -157,6 +157,8 @@ async fn an_exhausted_cpu_quota_is_a_429_until_the_quota_cycle_ends_for_that_ten
         assert_eq!(answers[0].0, 429);
         env.sandbox.advance(Duration::from_secs(mde - xdr));
     }
+    // Up to an hour of simulated time has passed: run just after a full hour, the tokens (3,599 s) have expired.
+    let contoso = Hunters::of(&env, DEMO_TENANT_FULL).await;
     assert_eq!(contoso.run(&env, "DeviceInfo | take 1").await[0].0, 200);
 
     env.sandbox.exhaust_hunting_cpu_quota(DEMO_TENANT_FULL).unwrap();
