@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -497,9 +498,12 @@ def main():
     ceiling_alerts = env_int("BENCH_CEILING_ALERTS", 100_000)
     ceiling_page = env_int("BENCH_CEILING_PAGE", 500)
     keep = os.environ.get("BENCH_KEEP") == "1"
+    repeats = env_int("BENCH_REPEATS", 3)
     command = os.environ.get("BENCH_COMMAND") or "scripts/bench"
     if not 2 <= page <= 10_000 or not 2 <= ceiling_page <= 10_000:
         raise Broken("BENCH_PAGE_SIZE and BENCH_CEILING_PAGE must be 2 to 10000 (the documented $top maximum)")
+    if repeats < 1:
+        raise Broken("BENCH_REPEATS must be at least 1")
     if alerts < 1 or (ceiling and ceiling_alerts < 1):
         raise Broken("BENCH_ALERTS and BENCH_CEILING_ALERTS must be at least 1")
 
@@ -527,16 +531,27 @@ def main():
             sandbox = Sandbox(sandbox_exe, sandbox_config(sandbox_exe, tenant, alerts, False), work, "sandbox")
         say(f"sandbox at {sandbox.url}: {alerts:,} alerts seeded in {sandbox.seeded_in:.1f} s")
 
+        # The export runs `repeats` times, each a first export into its own directory (timings vary run to run
+        # on a shared machine: the table shows medians); the first run's objects and requests are the ones
+        # compared and replayed.
         bridge_dir = work / "mde-bridge"
-        write_bridge_config(bridge_dir, sandbox.url, tenant, client_id, client_secret, page)
-        sandbox.settle()
         load_before = load_average()
-        with stages.time(f"mde-bridge export ({page:,} per page)"):
-            sandbox.clear_requests()
-            sandbox_cpu = sandbox.cpu_seconds()
-            ours, summary = run_bridge(bridge_exe, bridge_dir, "mde-bridge", logs)
-            ours.sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu
-            log = save_log(sandbox.requests(), logs, "mde-bridge")
+        runs = []
+        with stages.time(f"mde-bridge export ({page:,} per page) × {repeats}"):
+            for i in range(repeats):
+                name = "mde-bridge" if i == 0 else f"mde-bridge-{i + 1}"
+                write_bridge_config(work / name, sandbox.url, tenant, client_id, client_secret, page)
+                sandbox.settle()
+                sandbox.clear_requests()
+                sandbox_cpu = sandbox.cpu_seconds()
+                run, run_summary = run_bridge(bridge_exe, work / name, name, logs)
+                run.sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu
+                runs.append((run, run_summary, save_log(sandbox.requests(), logs, name)))
+        first, summary, log = runs[0]
+        ours = Measured(statistics.median(r.wall for r, _, _ in runs), statistics.median(r.cpu for r, _, _ in runs),
+                        max(r.peak_rss_mib for r, _, _ in runs), first.stdout)
+        ours.sandbox_cpu = statistics.median(r.sandbox_cpu for r, _, _ in runs)
+        ours.runs = [(r.wall, r.cpu) for r, _, _ in runs]
         ours.api_calls, ours.token_requests, ours.throttled, our_gets, our_tokens = count_log(log)
         if not our_tokens:
             raise Broken("mde-bridge made no token request the sandbox saw")
@@ -581,9 +596,15 @@ def main():
             rs_floor = json.loads(floor_run.stdout)
             c_floor = c_zlib_floor(ndjson, 6)
 
-        with stages.time(f"API time: replaying mde-bridge's {len(our_gets)} GETs"):
+        with stages.time(f"API time: replaying mde-bridge's {len(our_gets)} GETs × {repeats}"):
             token = peer_export.get_token(token_url, client_id, client_secret, resource, scope)
-            api_time, api_bytes = replay(sandbox.url, our_gets, token)
+            replays = []
+            for _ in range(repeats):
+                sandbox.settle()
+                replays.append(replay(sandbox.url, our_gets, token))
+            api_times = [t for t, _ in replays]
+            api_time, api_bytes = statistics.median(api_times), replays[0][1]
+            ours.api_times = api_times
         sandbox.stop()
         if not keep:
             ndjson.unlink()
@@ -687,6 +708,10 @@ def assemble(profile, command, alerts, page, records, ours, peer, rs_floor, c_fl
     ratio_wall = ours.wall / bound if bound else float("inf")
     row("wall / max(API time, CPU)", f"{ratio_wall:.2f}× ({fmt_s(ours.wall)} / {fmt_s(bound)})", "≤ 1.1×",
         ratio_wall <= 1.1)
+    if len(ours.runs) > 1:
+        each = [w / max(a, c) for (w, c), a in zip(ours.runs, ours.api_times)]
+        row(f"wall / max(API time, CPU), each of the {len(each)} exports with its replay",
+            ", ".join(f"{r:.2f}×" for r in each))
     if ceiling:
         row(f"ceiling run ({ceiling['alerts']:,} alerts, {ceiling['page']:,} per page, limits on): wall",
             fmt_s(ceiling["wall"]))
@@ -706,7 +731,9 @@ def assemble(profile, command, alerts, page, records, ours, peer, rs_floor, c_fl
     notes.append(
         "The gzip floors compress mde-bridge's decompressed output alone, from memory: flate2 with the exporter's "
         "backend (zlib-rs) in `xtask gzip-floor`, and C zlib through Python's zlib, both at level 6. The API time "
-        "is the sum of the latencies of mde-bridge's own GETs replayed one after another. The ceiling time is "
+        "is the sum of the latencies of mde-bridge's own GETs replayed one after another. mde-bridge's export "
+        "and the replay run several times (`BENCH_REPEATS`, 3 by default): its wall time, CPU, API time and sandbox "
+        "CPU are medians, its peak RSS the largest. The ceiling time is "
         f"ceil(N / page) × 60 / {CALLS_PER_MINUTE} s, Microsoft's documented {CALLS_PER_MINUTE} calls per minute "
         "and tenant for the MDE alerts list."
     )
