@@ -216,14 +216,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &headers, LIST)?;
-    let options = query_options(F, query.as_deref(), &SPEC)?;
-    let context = format!("{}/api/$metadata#Alerts", base_url(&headers));
-    off_runtime(F, move || {
-        let (page, _) = query_alerts(&state, &caller.tenant_id, None, &options, true)?;
-        Ok(collection(context, page))
-    })
-    .await
+    alerts_page(state, &headers, query.as_deref(), None).await
 }
 
 /// `GET /api/alerts/$count`: the number of alerts matching `$filter`.
@@ -245,11 +238,21 @@ pub async fn machine_alerts(
     Path(machine): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &headers, LIST)?;
-    let options = query_options(F, query.as_deref(), &SPEC)?;
-    let context = format!("{}/api/$metadata#Alerts", base_url(&headers));
+    alerts_page(state, &headers, query.as_deref(), Some(machine)).await
+}
+
+/// A page of the caller's alerts (optionally of one machine), rendered off the runtime's workers.
+async fn alerts_page(
+    state: AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    machine: Option<String>,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, headers, LIST)?;
+    let options = query_options(F, query, &SPEC)?;
+    let context = format!("{}/api/$metadata#Alerts", base_url(headers));
     off_runtime(F, move || {
-        let (page, _) = query_alerts(&state, &caller.tenant_id, Some(&machine), &options, true)?;
+        let (page, _) = query_alerts(&state, &caller.tenant_id, machine.as_deref(), &options, true)?;
         Ok(collection(context, page))
     })
     .await
