@@ -148,7 +148,8 @@ pub(crate) async fn request_token(
 
     if status.is_success() {
         // Never quote the body: it may hold a token.
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+        let mut json = serde_json::Deserializer::from_slice(&body);
+        let parsed: TokenResponse = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             DefenderError::MalformedTokenResponse(format!(
                 "{} bytes that are not the expected JSON ({})",
                 body.len(),
@@ -246,8 +247,11 @@ fn classify(
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What went wrong in a JSON answer, without any of its values (serde's own message quotes a mistyped string,
-/// which in a token answer may be the token): a missing, repeated or unknown field is named, anything else located.
-fn json_error_without_values(e: &serde_json::Error) -> String {
+/// which in a token answer may be the token): a missing, repeated or unknown field is named, a mistyped one named
+/// and located, anything else located.
+fn json_error_without_values(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let e = e.inner();
     let text = e.to_string();
     match e.classify() {
         serde_json::error::Category::Data
@@ -258,8 +262,12 @@ fn json_error_without_values(e: &serde_json::Error) -> String {
             text
         }
         serde_json::error::Category::Data => {
+            let field = match path.as_str() {
+                "" | "." => String::new(),
+                path => format!("{path}: "),
+            };
             format!(
-                "a value of an unexpected type at line {} column {}",
+                "{field}a value of an unexpected type at line {} column {}",
                 e.line(),
                 e.column()
             )
