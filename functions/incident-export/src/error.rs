@@ -71,10 +71,11 @@ pub enum ExportError {
         reason: String,
     },
 
-    /// Another run advanced the checkpoint since this run read it.
+    /// Another run advanced the checkpoint since this run read it, each time this run started again from it.
     #[error(
-        "another run advanced the checkpoint {location} first: this run stopped (records it wrote since its last \
-         checkpoint are exported again by the next run at most)"
+        "another run advanced the checkpoint {location} first, again after each restart from its progress: this \
+         run stopped and leaves the rest to that run (records it wrote since its last checkpoint are exported \
+         again at most)"
     )]
     CheckpointConflict {
         /// Where the checkpoint is.

@@ -10,6 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use mde_contracts::{Dataset, DatasetRunSummary, DatasetStatus, QuarantinedPage, QuarantinedQuery, TenantId};
 use mde_defender::api::{ExportWindow, Record, RecordView};
 use mde_defender::{DefenderClient, DefenderError};
@@ -30,6 +31,9 @@ use crate::{Clock, ExportError, ExportObserver, ExportProgress, ExportSettings};
 const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
 /// The first window's width when the checkpoint has none: the whole range (halved while full).
 const FIRST_WIDTH: Duration = crate::window::MAX_WIDTH;
+/// How often a run that finds its checkpoint advanced by another run starts again from that run's progress
+/// (after a short jittered pause each), before it reports the conflict and leaves the rest to that run.
+const CONFLICT_RESTARTS: usize = 3;
 
 /// What a run of one (tenant, dataset) needs from the run.
 pub(crate) struct Context<'a> {
@@ -85,6 +89,8 @@ pub(crate) struct DatasetRun<'a> {
     tenant: &'a TenantId,
     dataset: Dataset,
     since: Option<OffsetDateTime>,
+    /// The job's `since`, for a restart (`begin` consumes `since`).
+    job_since: Option<OffsetDateTime>,
     key: String,
     state: State,
     walk: Walk<'a>,
@@ -115,6 +121,7 @@ impl<'a> DatasetRun<'a> {
             tenant,
             dataset,
             since,
+            job_since: since,
             key: checkpoint_key(dataset, tenant),
             state: State::default(),
             walk: Walk::new(
@@ -142,7 +149,21 @@ impl<'a> DatasetRun<'a> {
     /// every tenant alike); failures are in the summary, never panics or early returns.
     pub(crate) async fn run(mut self) -> (DatasetRunSummary, bool) {
         self.ctx.observer.started(self.tenant, self.dataset);
-        let result = self.export().await;
+        let mut result = self.export().await;
+        let mut pauses = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(std::time::Duration::from_millis(250))
+            .with_max_times(CONFLICT_RESTARTS)
+            .build();
+        while matches!(result, Err(ExportError::CheckpointConflict { .. }))
+            && let Some(pause) = pauses.next()
+            && tokio::time::Instant::now() + pause < self.budget.deadline
+        {
+            info!(tenant = %self.tenant, dataset = %self.dataset, "another run advanced the checkpoint first: going on from its progress");
+            tokio::time::sleep(pause).await;
+            self.restart();
+            result = self.export().await;
+        }
         let (status, error) = match result {
             Ok(status) => (status, None),
             Err(e @ ExportError::CheckpointConflict { .. }) => (DatasetStatus::Conflict, Some(e)),
@@ -186,6 +207,30 @@ impl<'a> DatasetRun<'a> {
         let refused = matches!(&error, Some(ExportError::Api(e)) if matches!(**e,
             DefenderError::Credential(_) | DefenderError::CredentialInvalid { .. } | DefenderError::CredentialExpired { .. }));
         (summary, refused)
+    }
+
+    /// Forgets what this run read since its checkpoint, to start again from the one another run advanced: that
+    /// run (a duplicate delivery of the same job, say) stored the same records under the same keys, so nothing
+    /// is lost and nothing stored twice. The totals of the summary are kept.
+    fn restart(&mut self) {
+        let mut walk = Walk::new(
+            self.ctx.client,
+            self.tenant,
+            self.dataset,
+            self.ctx.settings.page_size(self.dataset),
+            FIRST_WIDTH,
+            None,
+        );
+        walk.calls = self.walk.calls;
+        walk.splits = self.walk.splits;
+        walk.sweeps = self.walk.sweeps;
+        self.walk = walk;
+        self.since = self.job_since;
+        self.state = State::default();
+        self.object = None;
+        self.note = None;
+        self.live_end = None;
+        self.saved = (None, None);
     }
 
     async fn export(&mut self) -> Result<DatasetStatus, ExportError> {

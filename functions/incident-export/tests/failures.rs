@@ -368,7 +368,9 @@ async fn die_after_object(d: Dataset, n: usize) -> bool {
 }
 
 #[tokio::test]
-async fn of_two_concurrent_runs_only_one_advances_the_checkpoint() {
+async fn two_concurrent_runs_of_one_job_both_complete_and_store_each_record_once() {
+    // A duplicate delivery of an SQS job (SQS is at-least-once), or a run by hand during the scheduled one: both
+    // read the same checkpoint; the one whose checkpoint write comes second goes on from the other's progress.
     let sandbox = start(sandbox_config()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn ObjectStore> = Arc::new(BothReadFirst {
@@ -388,34 +390,90 @@ async fn of_two_concurrent_runs_only_one_advances_the_checkpoint() {
     let b = exporter(client(&sandbox, 3), store.clone(), tenants, settings(), clock);
     let job = ExportJob::default();
     let (ra, rb) = tokio::join!(run(&a, &job), run(&b, &job));
-    let statuses: BTreeSet<_> = [&ra, &rb]
-        .iter()
-        .map(|r| format!("{:?}", entry(r, FULL, Dataset::MdeAlerts).status))
-        .collect();
-    assert_eq!(
-        statuses,
-        BTreeSet::from(["Completed".to_owned(), "Conflict".to_owned()])
-    );
-    let winner = if entry(&ra, FULL, Dataset::MdeAlerts).status == DatasetStatus::Completed {
-        &ra
-    } else {
-        &rb
-    };
-    let loser = if std::ptr::eq(winner, &ra) { &rb } else { &ra };
-    assert!(
-        entry(loser, FULL, Dataset::MdeAlerts)
-            .error
-            .as_deref()
-            .is_some_and(|m| m.contains("another run advanced the checkpoint")),
-        "{loser:?}"
-    );
+    for r in [&ra, &rb] {
+        let e = entry(r, FULL, Dataset::MdeAlerts);
+        assert_eq!(e.status, DatasetStatus::Completed, "{e:?}");
+        assert!(!r.has_failures(), "{r:?}");
+    }
+    let truth = current_versions(&client(&sandbox, 3), Dataset::MdeAlerts, FULL).await;
+    assert!(!truth.is_empty());
+    let keys = exported_keys(store.as_ref(), Dataset::MdeAlerts, FULL).await;
+    let missing: Vec<_> = truth.iter().filter(|k| !keys.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "lost versions: {missing:?}");
+    let twice: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "each version is stored once: {twice:?}");
     let cp = store
         .get(&checkpoint_key(Dataset::MdeAlerts, &tenant_id(FULL)))
         .await
         .expect("get")
         .expect("a checkpoint");
     let cp: ExportCheckpoint = serde_json::from_slice(&cp.body).expect("checkpoint");
-    assert_eq!(cp.run_id, winner.run_id, "the checkpoint is the winner's");
+    assert!(
+        [&ra.run_id, &rb.run_id].contains(&&cp.run_id),
+        "the checkpoint is one of the two runs'"
+    );
+}
+
+/// Every checkpoint write loses, as if another run kept advancing the checkpoint first; counts the attempts.
+struct CheckpointAlwaysTaken {
+    inner: Arc<dyn ObjectStore>,
+    attempts: AtomicUsize,
+}
+
+#[async_trait]
+impl ObjectStore for CheckpointAlwaysTaken {
+    async fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> mde_platform::Result<String> {
+        if key.starts_with("checkpoints/") {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            return Err(PlatformError::PreconditionFailed { key: key.to_owned() });
+        }
+        self.inner.put(key, body, condition).await
+    }
+    async fn get(&self, key: &str) -> mde_platform::Result<Option<StoredObject>> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> mde_platform::Result<Vec<String>> {
+        self.inner.list(prefix).await
+    }
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_checkpoint_keeps_advancing_elsewhere_gives_up_after_a_few_restarts_and_says_so() {
+    let sandbox = start(sandbox_config()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(CheckpointAlwaysTaken {
+        inner: local_store(&dir),
+        attempts: AtomicUsize::new(0),
+    });
+    let tenants = vec![tenant(FULL, "Contoso", &[Dataset::MdeAlerts])];
+    let exporter = exporter(
+        client(&sandbox, 3),
+        store.clone(),
+        tenants,
+        settings(),
+        Arc::new(SimClock::default()),
+    );
+    let summary = run(&exporter, &ExportJob::default()).await;
+    let e = entry(&summary, FULL, Dataset::MdeAlerts);
+    assert_eq!(e.status, DatasetStatus::Conflict, "{e:?}");
+    assert!(
+        summary.has_failures(),
+        "a conflict is reported (an SQS job is then delivered again)"
+    );
+    assert!(
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.contains("another run advanced the checkpoint")),
+        "{e:?}"
+    );
+    assert_eq!(
+        store.attempts.load(Ordering::SeqCst),
+        4,
+        "the first attempt and three restarts, each stopped at its first checkpoint write"
+    );
 }
 
 #[tokio::test]

@@ -195,7 +195,8 @@ pub enum DatasetStatus {
     /// It failed (consent, throttling, an unreachable service, a window that keeps failing, storage): see
     /// `error`; the checkpoint holds at the last durable progress.
     Failed,
-    /// Another run advanced the checkpoint first: this run stopped (what it wrote is exported again at most).
+    /// Another run advanced the checkpoint first, again after each of this run's restarts from its progress: this
+    /// run stopped and left the rest to it (what it wrote is exported again at most).
     Conflict,
 }
 
