@@ -20,12 +20,13 @@ module "token_cache" {
 }
 
 locals {
-  # The token-broker's statements for the cache: read, write and (conditionally) delete an item, nothing else;
-  # and the stack's key, through DynamoDB only (the table is encrypted with it).
+  # The token-broker's statements for the cache: read, write, claim (a conditional UpdateItem, so that of the
+  # copies missing a token at once only one asks Entra ID) and (conditionally) delete an item, nothing else; and
+  # the stack's key, through DynamoDB only (the table is encrypted with it).
   token_cache_statements = [
     {
       sid       = "UseTheSharedTokenCache"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources = [module.token_cache.arn]
     },
     {

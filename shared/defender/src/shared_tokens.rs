@@ -6,6 +6,10 @@
 //! obtained it, and bound to its tenant and audience: the store alone reveals nothing, and whoever can open a
 //! token could have minted one. A token that does not open (the credential was rotated), names another tenant, or
 //! is near expiry is ignored. The store is an optimisation: when it fails, the source asks Entra ID itself.
+//!
+//! Processes that miss a token at the same moment (two deliveries of one tenant's job, containers starting
+//! together) would each ask Entra ID: the first to [`SharedTokenStore::claim`] the key asks, the others wait a
+//! few seconds for its token in the store, then ask themselves if it did not come.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +44,9 @@ pub trait SharedTokenStore: Send + Sync {
     async fn save(&self, key: &str, token: &StoredToken) -> Result<()>;
     /// Removes the token under `key` if it is still the one with `fingerprint` (an API rejected it).
     async fn remove(&self, key: &str, fingerprint: &str) -> Result<()>;
+    /// Claims the right to ask Entra ID for the token under `key` until `until` (a lease): `true` when nobody
+    /// else holds an unexpired claim (or `holder` holds it already). Saving the token ends the claim.
+    async fn claim(&self, key: &str, holder: &str, until: SystemTime) -> Result<bool>;
 }
 
 /// The key of a (tenant, audience) in a [`SharedTokenStore`]: `<tenant>/<audience>`.
@@ -114,6 +121,8 @@ impl Sealer {
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
     tokens: Mutex<HashMap<String, StoredToken>>,
+    /// Claims: key → (holder, until).
+    claims: Mutex<HashMap<String, (String, SystemTime)>>,
 }
 
 impl MemoryTokenStore {
@@ -139,6 +148,8 @@ impl SharedTokenStore for MemoryTokenStore {
     async fn save(&self, key: &str, token: &StoredToken) -> Result<()> {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens.insert(key.to_owned(), token.clone());
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.remove(key);
         Ok(())
     }
 
@@ -148,6 +159,17 @@ impl SharedTokenStore for MemoryTokenStore {
             tokens.remove(key);
         }
         Ok(())
+    }
+
+    async fn claim(&self, key: &str, holder: &str, until: SystemTime) -> Result<bool> {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        let free = claims
+            .get(key)
+            .is_none_or(|(by, end)| by == holder || *end <= SystemTime::now());
+        if free {
+            claims.insert(key.to_owned(), (holder.to_owned(), until));
+        }
+        Ok(free)
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder as _, ExponentialBuilder, Retryable};
 use mde_contracts::{AppCredential, Audience, CloudEndpoints, TenantId};
 use tokio::sync::RwLock;
 use tracing::{debug, warn};
@@ -64,6 +64,10 @@ impl CredentialSource for StaticCredential {
     }
 }
 
+/// How long a claim to ask Entra ID for a token holds (see [`SharedTokenStore::claim`]): a token request takes well
+/// under a second, its retries a few; the others wait this long at most before asking themselves.
+const FETCH_CLAIM: Duration = Duration::from_secs(5);
+
 /// Asks Entra ID directly with the application credential, caching per (tenant, audience): one token request
 /// per key per token lifetime, however many concurrent callers (single-flight), refreshed ahead of expiry.
 pub struct DirectTokenSource {
@@ -74,6 +78,8 @@ pub struct DirectTokenSource {
     cache: TokenCache,
     refresh_margin: Duration,
     shared: Option<Arc<dyn SharedTokenStore>>,
+    /// This source's name in claims of the shared store (random, per process).
+    holder: String,
     // Serialises credential refreshes so a rotation is read once, not by every failing caller.
     refresh_lock: RwLock<()>,
 }
@@ -96,6 +102,7 @@ impl DirectTokenSource {
             cache: TokenCache::new(refresh_margin),
             refresh_margin,
             shared: None,
+            holder: uuid::Uuid::new_v4().to_string(),
             refresh_lock: RwLock::new(()),
         }
     }
@@ -142,6 +149,48 @@ impl DirectTokenSource {
         Some(Arc::new(token))
     }
 
+    /// Whether to ask Entra ID for the token of `tenant` and `audience`, or a token another process is asking for
+    /// right now (it holds the claim): that one is awaited in the store for up to [`FETCH_CLAIM`], then asked
+    /// for anyway. A store that cannot be reached is no reason to wait.
+    async fn claimed_or_awaited(
+        &self,
+        store: &dyn SharedTokenStore,
+        sealer: &Sealer,
+        tenant: &TenantId,
+        audience: Audience,
+    ) -> Option<Arc<AccessToken>> {
+        let key = shared_key(tenant, audience);
+        match store
+            .claim(&key, &self.holder, SystemTime::now() + FETCH_CLAIM)
+            .await
+        {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => {
+                warn!(tenant = %tenant, audience = audience.as_str(), error = %e, "the shared token cache could not be claimed; asking Entra ID");
+                return None;
+            }
+        }
+        debug!(tenant = %tenant, audience = audience.as_str(), "another process is asking for this token; waiting for it");
+        let started = tokio::time::Instant::now();
+        let pauses = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_millis(800))
+            .without_max_times()
+            .build();
+        for pause in pauses {
+            if started.elapsed() + pause > FETCH_CLAIM {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            if let Some(token) = self.shared_token(store, sealer, tenant, audience).await {
+                return Some(token);
+            }
+        }
+        debug!(tenant = %tenant, audience = audience.as_str(), "the other process's token did not come; asking Entra ID");
+        None
+    }
+
     /// Keeps `token` in the shared store for the other processes; a failure is logged only.
     async fn share(&self, store: &dyn SharedTokenStore, sealer: &Sealer, token: &AccessToken) {
         let key = shared_key(&token.tenant, token.audience);
@@ -186,10 +235,13 @@ impl DirectTokenSource {
             Some(store) => Some((store.as_ref(), Sealer::new(&credential)?)),
             None => None,
         };
-        if let Some((store, sealer)) = &shared
-            && let Some(token) = self.shared_token(*store, sealer, tenant, audience).await
-        {
-            return Ok(token);
+        if let Some((store, sealer)) = &shared {
+            if let Some(token) = self.shared_token(*store, sealer, tenant, audience).await {
+                return Ok(token);
+            }
+            if let Some(token) = self.claimed_or_awaited(*store, sealer, tenant, audience).await {
+                return Ok(token);
+            }
         }
         let endpoints = self.clouds.endpoints(tenant);
         let issued = (|| request_token(&self.http, &endpoints, self.version, &credential, tenant, audience))

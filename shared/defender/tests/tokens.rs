@@ -369,6 +369,67 @@ async fn sources_sharing_a_store_request_one_token_per_tenant_and_api() {
     assert!(keys.iter().all(|k| k.starts_with(mde_sandbox::DEMO_TENANT_FULL)));
 }
 
+/// Processes that miss the same token at the same moment (two deliveries of one tenant's job): one asks Entra ID,
+/// the others take its token from the store.
+#[tokio::test]
+async fn processes_missing_a_token_at_once_cause_one_token_request() {
+    // A token endpoint slow enough that every process misses the store before the first token is in it.
+    let config = SandboxConfig {
+        faults: vec![FaultRule::random(
+            "*/oauth2/*",
+            FaultKind::Delay { millis: 400 },
+            1.0,
+        )],
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config).await.expect("sandbox");
+    let store = Arc::new(MemoryTokenStore::new());
+    let processes: Vec<DirectTokenSource> = (0..4)
+        .map(|_| demo_source(&sandbox, TokenEndpointVersion::V2).with_shared_store(store.clone()))
+        .collect();
+    let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
+    let tokens =
+        futures::future::join_all(processes.iter().map(|p| p.token(&full, Audience::Mde, &[]))).await;
+    let fingerprints: std::collections::BTreeSet<String> = tokens
+        .into_iter()
+        .map(|t| t.expect("token").fingerprint())
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "one token for all: {fingerprints:?}");
+    assert_eq!(
+        token_requests(&sandbox).len(),
+        1,
+        "one token request, not one per process"
+    );
+}
+
+/// A process that claimed a token and died before it came back holds the others up for the claim's time only.
+#[tokio::test]
+async fn a_claim_whose_holder_never_delivers_only_delays_the_token() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
+    let store = Arc::new(MemoryTokenStore::new());
+    let full = tenant(mde_sandbox::DEMO_TENANT_FULL);
+    let key = mde_defender::shared_key(&full, Audience::Mde);
+    let until = std::time::SystemTime::now() + Duration::from_secs(3600);
+    assert!(
+        store
+            .claim(&key, "a process that died", until)
+            .await
+            .expect("claim")
+    );
+    assert!(!store.claim(&key, "another", until).await.expect("claim"), "held");
+    let src = demo_source(&sandbox, TokenEndpointVersion::V2).with_shared_store(store.clone());
+    let token = src
+        .token(&full, Audience::Mde, &[])
+        .await
+        .expect("a token all the same");
+    assert_eq!(token.tenant, full);
+    assert_eq!(token_requests(&sandbox).len(), 1);
+    assert!(
+        store.claim(&key, "another", until).await.expect("claim"),
+        "saving the token ended the claim"
+    );
+}
+
 /// A token rejected by an API leaves the shared store too; one sealed under a rotated credential is not used.
 #[tokio::test]
 async fn a_rejected_or_foreign_shared_token_is_not_used() {
@@ -412,6 +473,9 @@ impl SharedTokenStore for BrokenStore {
         Err(DefenderError::Config("store down".into()))
     }
     async fn remove(&self, _: &str, _: &str) -> mde_defender::Result<()> {
+        Err(DefenderError::Config("store down".into()))
+    }
+    async fn claim(&self, _: &str, _: &str, _: std::time::SystemTime) -> mde_defender::Result<bool> {
         Err(DefenderError::Config("store down".into()))
     }
 }

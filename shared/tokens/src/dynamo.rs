@@ -1,5 +1,7 @@
 //! The shared token store in DynamoDB: one item per (tenant, API), `key` (S) → `sealed` (B), `fingerprint` (S),
-//! `expires_at` and `ttl` (N, Unix seconds; the table's TTL attribute removes expired items).
+//! `expires_at` and `ttl` (N, Unix seconds; the table's TTL attribute removes expired items). A claim to ask Entra
+//! ID for a key's token is `claim_holder` (S) and `claim_until` (N, Unix milliseconds) on the same item, set by
+//! a conditional update; saving the token replaces the item, which ends the claim.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -106,6 +108,38 @@ impl SharedTokenStore for DynamoTokenStore {
             // Already replaced by a newer token, or gone: nothing to remove.
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(self.failed("DeleteItem", e)),
+        }
+    }
+
+    async fn claim(&self, key: &str, holder: &str, until: SystemTime) -> mde_defender::Result<bool> {
+        let millis = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+                .to_string()
+        };
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(DYNAMO_TOKEN_KEY, AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET claim_holder = :holder, claim_until = :until, #ttl = if_not_exists(#ttl, :ttl)",
+            )
+            .condition_expression(
+                "attribute_not_exists(claim_until) OR claim_until < :now OR claim_holder = :holder",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(millis(until)))
+            .expression_attribute_values(":now", AttributeValue::N(millis(SystemTime::now())))
+            .expression_attribute_values(":ttl", AttributeValue::N(unix_seconds(until).to_string()))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.failed("UpdateItem", e)),
         }
     }
 }

@@ -1,17 +1,19 @@
 //! The shared token cache in DynamoDB (moto server) between sources of different processes: one token request
-//! per (tenant, API), nothing readable in the table, a rejected token removed only while it is still the one kept.
+//! per (tenant, API), also when they miss it at once (a claim in the table), nothing readable in the table, a
+//! rejected token removed only while it is still the one kept.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use mde_contracts::{AppCredential, Audience, PartnerIdentity, TenantId};
 use mde_defender::{
-    DirectTokenSource, SharedTokenStore, StaticCredential, TokenEndpointVersion, TokenSource,
+    DirectTokenSource, SharedTokenStore, StaticCredential, StoredToken, TokenEndpointVersion, TokenSource,
     build_http_client, shared_key,
 };
 use mde_platform::testing;
-use mde_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use mde_sandbox::{FaultKind, FaultRule, Sandbox, SandboxConfig, SandboxHandle};
 use mde_tokens::{DYNAMO_TOKEN_KEY, DynamoTokenStore};
 
 fn source(sandbox: &SandboxHandle, store: Arc<dyn SharedTokenStore>) -> DirectTokenSource {
@@ -128,4 +130,77 @@ async fn a_missing_table_is_named_and_tokens_still_come() {
         .await
         .expect("a token despite the store");
     assert_eq!(token.tenant, tenant);
+}
+
+#[tokio::test]
+async fn containers_missing_a_token_at_once_cause_one_request_through_a_claim_in_the_table() {
+    let sdk = testing::aws_sdk_config().await;
+    let table = testing::create_table(&sdk, "mde-bridge-token-claims", DYNAMO_TOKEN_KEY).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoTokenStore::new(client.clone(), &table);
+
+    // The claim: one holder at a time, again for the same holder, free once expired or once the token is saved.
+    let now = SystemTime::now();
+    let later = now + Duration::from_secs(60);
+    assert!(store.claim("t/mde", "a", later).await.expect("claim"));
+    assert!(
+        !store.claim("t/mde", "b", later).await.expect("claim"),
+        "held by a"
+    );
+    assert!(
+        store.claim("t/mde", "a", later).await.expect("claim"),
+        "a holds it"
+    );
+    assert!(
+        store.load("t/mde").await.expect("load").is_none(),
+        "a claim is no token"
+    );
+    assert!(
+        store
+            .claim("t/expired", "a", now - Duration::from_secs(1))
+            .await
+            .expect("claim")
+    );
+    assert!(
+        store.claim("t/expired", "b", later).await.expect("claim"),
+        "an expired claim is free"
+    );
+    let token = StoredToken {
+        sealed: vec![1, 2, 3],
+        fingerprint: "f".into(),
+        expires_at: now + Duration::from_secs(3600),
+    };
+    store.save("t/mde", &token).await.expect("save");
+    assert!(
+        store.claim("t/mde", "b", later).await.expect("claim"),
+        "saving ended the claim"
+    );
+
+    // Three containers missing the same token while Entra ID takes its time: one request.
+    let config = SandboxConfig {
+        faults: vec![FaultRule::random(
+            "*/oauth2/*",
+            FaultKind::Delay { millis: 400 },
+            1.0,
+        )],
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config).await.expect("sandbox");
+    let tenant: TenantId = mde_sandbox::DEMO_TENANT_FULL.parse().expect("tenant");
+    let containers: Vec<DirectTokenSource> = (0..3)
+        .map(|_| source(&sandbox, Arc::new(DynamoTokenStore::new(client.clone(), &table))))
+        .collect();
+    let tokens =
+        futures::future::join_all(containers.iter().map(|c| c.token(&tenant, Audience::Mde, &[]))).await;
+    let fingerprints: BTreeSet<String> = tokens
+        .into_iter()
+        .map(|t| t.expect("token").fingerprint())
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "{fingerprints:?}");
+    let requests = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/oauth2/"))
+        .count();
+    assert_eq!(requests, 1, "one token request for three containers at once");
 }

@@ -443,12 +443,12 @@ run "the_shared_token_cache" {
       length([for s in output.token_broker_statements : s.sid if contains(s.resources, module.token_cache.arn)]) == 1
       && alltrue([
         for s in output.token_broker_statements :
-        toset(s.actions) == toset(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"])
+        toset(s.actions) == toset(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"])
         && toset(s.resources) == toset([module.token_cache.arn]) && length(s.conditions) == 0
         if contains(s.resources, module.token_cache.arn)
       ])
     )
-    error_message = "The token-broker may get, put and delete the cache's items (one statement, on the table alone), nothing else: no Query, Scan or UpdateItem."
+    error_message = "The token-broker may get, put, update (claim) and delete the cache's items (one statement, on the table alone), nothing else: no Query or Scan."
   }
 
   assert {
