@@ -149,13 +149,20 @@ pub(crate) async fn request_token(
     if status.is_success() {
         // Never quote the body: it may hold a token.
         let mut json = serde_json::Deserializer::from_slice(&body);
-        let parsed: TokenResponse = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-            DefenderError::MalformedTokenResponse(format!(
-                "{} bytes that are not the expected JSON ({})",
-                body.len(),
-                json_error_without_values(&e)
-            ))
-        })?;
+        let parsed = serde_path_to_error::deserialize::<_, TokenResponse>(&mut json)
+            .map_err(|e| json_error_without_values(&e.path().to_string(), e.inner()))
+            // Nothing but whitespace may follow the object (what `serde_json::from_slice` checks).
+            .and_then(|parsed| {
+                json.end()
+                    .map(|()| parsed)
+                    .map_err(|e| json_error_without_values("", &e))
+            })
+            .map_err(|reason| {
+                DefenderError::MalformedTokenResponse(format!(
+                    "{} bytes that are not the expected JSON ({reason})",
+                    body.len()
+                ))
+            })?;
         let seconds = match &parsed.expires_in {
             serde_json::Value::Number(n) => n.as_u64(),
             serde_json::Value::String(s) => s.trim().parse().ok(),
@@ -249,9 +256,7 @@ pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 3600);
 /// What went wrong in a JSON answer, without any of its values (serde's own message quotes a mistyped string,
 /// which in a token answer may be the token): a missing, repeated or unknown field is named, a mistyped one named
 /// and located, anything else located.
-fn json_error_without_values(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = e.path().to_string();
-    let e = e.inner();
+fn json_error_without_values(path: &str, e: &serde_json::Error) -> String {
     let text = e.to_string();
     match e.classify() {
         serde_json::error::Category::Data
@@ -262,7 +267,7 @@ fn json_error_without_values(e: &serde_path_to_error::Error<serde_json::Error>) 
             text
         }
         serde_json::error::Category::Data => {
-            let field = match path.as_str() {
+            let field = match path {
                 "" | "." => String::new(),
                 path => format!("{path}: "),
             };
