@@ -24,10 +24,16 @@ pub trait SecretStore: Send + Sync {
 pub async fn read_json_secret<T: DeserializeOwned>(store: &dyn SecretStore, id: &str) -> Result<T> {
     let value = store.secret(id).await?;
     let mut de = serde_json::Deserializer::from_str(value.expose_secret());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| PlatformError::SecretMalformed {
+    let decoded = serde_path_to_error::deserialize(&mut de).map_err(|e| PlatformError::SecretMalformed {
         id: id.to_string(),
         reason: redacted_reason(&e),
-    })
+    })?;
+    // Nothing but whitespace may follow the JSON (serde's message names a position, never the text).
+    de.end().map_err(|e| PlatformError::SecretMalformed {
+        id: id.to_string(),
+        reason: format!("not valid JSON: {e}"),
+    })?;
+    Ok(decoded)
 }
 
 /// serde's messages quote offending values (`invalid type: string "..."`): keep the path and the expectation only.

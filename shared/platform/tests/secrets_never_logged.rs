@@ -39,6 +39,7 @@ async fn a_canary_secret_never_appears_in_logs_or_errors() {
         "swapped": { "kind": "client_secret", "client_id": CANARY, "client_secret": "x" },
         "typed": { "kind": "client_secret", "client_id": "11111111-2222-3333-4444-555555555555", "client_secret": [CANARY] },
         "not_json": format!("client_secret={CANARY}"),
+        "trailing": format!("{{\"kind\": \"client_secret\", \"client_id\": \"11111111-2222-3333-4444-555555555555\", \"client_secret\": \"x\"}} {CANARY}"),
     });
     std::fs::write(&path, secrets.to_string()).expect("write");
     let store = CachedSecretStore::new(
@@ -52,7 +53,7 @@ async fn a_canary_secret_never_appears_in_logs_or_errors() {
     texts.push(format!("{cred:?}"));
     let raw = store.secret("good").await.expect("raw");
     tracing::debug!(secret = ?raw, "raw secret");
-    for bad in ["swapped", "typed", "not_json", "absent"] {
+    for bad in ["swapped", "typed", "not_json", "trailing", "absent"] {
         let err = read_json_secret::<AppCredential>(&store, bad)
             .await
             .expect_err(bad);

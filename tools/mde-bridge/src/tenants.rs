@@ -346,6 +346,13 @@ fn read_lines(file: &Path) -> Result<Vec<Line>> {
                 continue;
             }
         };
+        // One record per line: a second object on the line would otherwise be dropped unseen.
+        if let Err(e) = de.end() {
+            errors.push(format!(
+                "line {number}: more after the tenant record ({e}); one JSON object per line"
+            ));
+            continue;
+        }
         if let Err(e) = record.validate() {
             errors.push(format!("line {number}: {e}"));
             continue;

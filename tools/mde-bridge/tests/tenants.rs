@@ -170,6 +170,9 @@ fn bad_lines_are_named_by_line_and_field_and_nothing_is_written() {
     ));
     lines.push_str("not json\n");
     lines.push_str(&jsonl(1));
+    // Two records on one line: neither is imported unseen.
+    lines.push_str(&jsonl(1).replace('\n', " ").repeat(2));
+    lines.push('\n');
     let file = dir.path().join("bad.jsonl");
     std::fs::write(&file, lines).expect("write");
     let out = fails(run(
@@ -177,7 +180,7 @@ fn bad_lines_are_named_by_line_and_field_and_nothing_is_written() {
         &["tenants", "import", file.to_str().expect("utf-8")],
     ));
     assert!(
-        out.contains("has 5 invalid line(s); nothing was imported"),
+        out.contains("has 6 invalid line(s); nothing was imported"),
         "{out}"
     );
     assert!(
@@ -192,6 +195,10 @@ fn bad_lines_are_named_by_line_and_field_and_nothing_is_written() {
     assert!(out.contains("line 7:"), "{out}");
     assert!(
         out.contains("line 8: tenant_id:") && out.contains("already on line 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 9: more after the tenant record") && out.contains("one JSON object per line"),
         "{out}"
     );
     assert!(!dir.path().join("tenants.json").exists(), "nothing was written");
