@@ -136,8 +136,9 @@ pub fn determination(
     check(value)
 }
 
-/// Runs a handler's heavy part — querying the world and rendering a page of up to 10,000 alerts with evidence,
-/// hundreds of milliseconds of CPU under the world's lock — on tokio's blocking pool. On a runtime worker it would
+/// Runs a handler's heavy part — querying the world and rendering a page (up to 10,000 MDE alerts with evidence,
+/// hundreds of milliseconds of CPU under the world's lock; every list of alerts and incidents does) — on tokio's
+/// blocking pool. On a runtime worker it would
 /// hold that worker, and an answer another connection is still sending would wait for it: a client that reads one
 /// page while it asks for the next saw the next page's rendering and the current page's body take turns, which a
 /// real service's servers do not do (measured with `scripts/bench`: the export's wall time against its API time).

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::adversarial::{self, ListPlan, Listed};
 use crate::api_common::{
-    self, base_url, entity, include_unknown_enum_members, invalid_input, object_body, opt_string,
-    query_options,
+    self, base_url, entity, include_unknown_enum_members, invalid_input, object_body, off_runtime,
+    opt_string, query_options,
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
@@ -181,47 +181,50 @@ pub async fn list_incidents(
     let expand = options.expand.iter().any(|e| e == "alerts");
     let unknown = include_unknown_enum_members(&headers);
     let plan = state.adversary.plan(state.clock.now());
-    page(
-        &state,
-        &headers,
-        &uri,
-        &options,
-        &plan,
-        "security/incidents",
-        |paged, size| {
-            let mut world = state.world();
-            let (values, total, ids) = {
-                let Some(d) = world.tenant(&caller.tenant_id) else {
-                    return (Vec::new(), 0);
+    off_runtime(F, move || {
+        page(
+            &state,
+            &headers,
+            &uri,
+            &options,
+            &plan,
+            "security/incidents",
+            |paged, size| {
+                let mut world = state.world();
+                let (values, total, ids) = {
+                    let Some(d) = world.tenant(&caller.tenant_id) else {
+                        return (Vec::new(), 0);
+                    };
+                    let rollup = IncidentRollup::new(d);
+                    let render = |i: &Incident, alerts: &[&Alert]| {
+                        render_graph::incident(d, i, alerts, &caller.tenant_id, expand, unknown)
+                    };
+                    let (items, total) = odata::apply_with(
+                        api_incidents::visible(d, &rollup, &plan),
+                        |i, p| props::graph_incident(i, p, &rollup, unknown),
+                        |i| render(i, &d.incident_alerts(i.id)),
+                        paged,
+                        size,
+                        |items, prefix| {
+                            plan.arrange(
+                                items,
+                                prefix,
+                                |i| i.created_time,
+                                |i| rollup.summary(i).last_update(i),
+                            );
+                        },
+                    );
+                    let ids: Vec<u64> = items.iter().map(|i| i.id).collect();
+                    (api_incidents::render_page(d, &items, render), total, ids)
                 };
-                let rollup = IncidentRollup::new(d);
-                let render = |i: &Incident, alerts: &[&Alert]| {
-                    render_graph::incident(d, i, alerts, &caller.tenant_id, expand, unknown)
-                };
-                let (items, total) = odata::apply_with(
-                    api_incidents::visible(d, &rollup, &plan),
-                    |i, p| props::graph_incident(i, p, &rollup, unknown),
-                    |i| render(i, &d.incident_alerts(i.id)),
-                    paged,
-                    size,
-                    |items, prefix| {
-                        plan.arrange(
-                            items,
-                            prefix,
-                            |i| i.created_time,
-                            |i| rollup.summary(i).last_update(i),
-                        );
-                    },
-                );
-                let ids: Vec<u64> = items.iter().map(|i| i.id).collect();
-                (api_incidents::render_page(d, &items, render), total, ids)
-            };
-            if let Some(d) = world.tenant_mut(&caller.tenant_id) {
-                adversarial::after_list(d, Listed::Incidents(ids), true, &plan, state.clock.now());
-            }
-            (values, total)
-        },
-    )
+                if let Some(d) = world.tenant_mut(&caller.tenant_id) {
+                    adversarial::after_list(d, Listed::Incidents(ids), true, &plan, state.clock.now());
+                }
+                (values, total)
+            },
+        )
+    })
+    .await
 }
 
 /// `GET /v1.0/security/incidents/{id}`.
@@ -405,41 +408,45 @@ pub async fn list_alerts(
     let caller = authorize(&state, &headers, ALERT_LIST)?;
     let options = query_options(F, query.as_deref(), &ALERTS)?;
     let plan = state.adversary.plan(state.clock.now());
-    page(
-        &state,
-        &headers,
-        &uri,
-        &options,
-        &plan,
-        "security/alerts_v2",
-        |paged, size| {
-            let mut world = state.world();
-            let (values, total, ids) = {
-                let Some(d) = world.tenant(&caller.tenant_id) else {
-                    return (Vec::new(), 0);
+    off_runtime(F, move || {
+        page(
+            &state,
+            &headers,
+            &uri,
+            &options,
+            &plan,
+            "security/alerts_v2",
+            |paged, size| {
+                let mut world = state.world();
+                let (values, total, ids) = {
+                    let Some(d) = world.tenant(&caller.tenant_id) else {
+                        return (Vec::new(), 0);
+                    };
+                    let mut alerts = api_alerts::ordered(d);
+                    if plan.visible_until.is_some() {
+                        alerts.retain(|a| plan.visible(a.last_update_time));
+                    }
+                    let render =
+                        |a: &&Alert| render_graph::alert(a, d.machine(&a.machine_id), &caller.tenant_id);
+                    let (items, total) = odata::apply_with(
+                        alerts,
+                        |a, p| props::graph_alert(a, p),
+                        render,
+                        paged,
+                        size,
+                        |items, prefix| plan.arrange(items, prefix, api_alerts::created, api_alerts::updated),
+                    );
+                    let ids: Vec<String> = items.iter().map(|a| a.id.clone()).collect();
+                    (items.iter().map(render).collect(), total, ids)
                 };
-                let mut alerts = api_alerts::ordered(d);
-                if plan.visible_until.is_some() {
-                    alerts.retain(|a| plan.visible(a.last_update_time));
+                if let Some(d) = world.tenant_mut(&caller.tenant_id) {
+                    adversarial::after_list(d, Listed::Alerts(ids), true, &plan, state.clock.now());
                 }
-                let render = |a: &&Alert| render_graph::alert(a, d.machine(&a.machine_id), &caller.tenant_id);
-                let (items, total) = odata::apply_with(
-                    alerts,
-                    |a, p| props::graph_alert(a, p),
-                    render,
-                    paged,
-                    size,
-                    |items, prefix| plan.arrange(items, prefix, api_alerts::created, api_alerts::updated),
-                );
-                let ids: Vec<String> = items.iter().map(|a| a.id.clone()).collect();
-                (items.iter().map(render).collect(), total, ids)
-            };
-            if let Some(d) = world.tenant_mut(&caller.tenant_id) {
-                adversarial::after_list(d, Listed::Alerts(ids), true, &plan, state.clock.now());
-            }
-            (values, total)
-        },
-    )
+                (values, total)
+            },
+        )
+    })
+    .await
 }
 
 /// `GET /v1.0/security/alerts_v2/{id}`.

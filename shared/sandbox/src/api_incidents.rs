@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::adversarial::{self, ListPlan, Listed};
 use crate::api_common::{
-    self, base_url, collection, entity, enum_value, invalid_input, object_body, opt_string, query_options,
+    self, base_url, collection, entity, enum_value, invalid_input, object_body, off_runtime, opt_string,
+    query_options,
 };
 use crate::api_error::{ApiError, Flavor};
 use crate::auth::{Api, Operation, authorize};
@@ -98,7 +99,8 @@ pub async fn list(
     let caller = authorize(&state, &headers, LIST)?;
     let options = query_options(F, query.as_deref(), &SPEC)?;
     let plan = state.adversary.plan(state.clock.now());
-    let page: Vec<Value> = {
+    let context = format!("{}/api/$metadata#Incidents", base_url(&headers));
+    off_runtime(F, move || {
         let mut world = state.world();
         let (page, ids) = match world.tenant(&caller.tenant_id) {
             Some(d) => {
@@ -128,12 +130,9 @@ pub async fn list(
         if let Some(d) = world.tenant_mut(&caller.tenant_id) {
             adversarial::after_list(d, Listed::Incidents(ids), true, &plan, state.clock.now());
         }
-        page
-    };
-    Ok(collection(
-        format!("{}/api/$metadata#Incidents", base_url(&headers)),
-        page,
-    ))
+        Ok(collection(context, page))
+    })
+    .await
 }
 
 /// The tenant's incidents a list shows now (`adversarial.visibility_lag_seconds`), in the documented order.
