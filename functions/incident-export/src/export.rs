@@ -209,9 +209,11 @@ impl<'a> DatasetRun<'a> {
         (summary, refused)
     }
 
-    /// Forgets what this run read since its checkpoint, to start again from the one another run advanced: that
-    /// run (a duplicate delivery of the same job, say) stored the same records under the same keys, so nothing
-    /// is lost and nothing stored twice. The totals of the summary are kept.
+    /// Forgets what this run read since its checkpoint, to start again from the one another run advanced (a
+    /// duplicate delivery of the same job, say): what that run checkpointed is stored, so nothing is lost, and the
+    /// versions it saw are suppressed from here on. An object this run wrote before its checkpoint write lost
+    /// stays (it may repeat versions the other run stored: consumers deduplicate on `dedupe_key`). The totals of
+    /// the summary are kept.
     fn restart(&mut self) {
         let mut walk = Walk::new(
             self.ctx.client,
