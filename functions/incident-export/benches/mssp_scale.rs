@@ -174,6 +174,8 @@ struct ProcessOutput {
     errors: u64,
     /// The first few error lines, for the report.
     error_samples: Vec<String>,
+    /// The first few warning lines (a shared token cache that could not be read or claimed, say), for the report.
+    warning_samples: Vec<String>,
 }
 
 type SharedOutput = Arc<Mutex<ProcessOutput>>;
@@ -215,7 +217,12 @@ fn note_stderr(output: &SharedOutput, line: &str) {
         _ => {}
     }
     match v["level"].as_str().unwrap_or_default() {
-        "WARN" => out.warnings += 1,
+        "WARN" => {
+            out.warnings += 1;
+            if out.warning_samples.len() < 5 {
+                out.warning_samples.push(line.chars().take(300).collect());
+            }
+        }
         "ERROR" => {
             out.errors += 1;
             if out.error_samples.len() < 5 {
@@ -1086,6 +1093,9 @@ fn print_table(runs: &[ScaleRun], settings: &Settings) {
             );
             for sample in &t.emf.error_samples {
                 println!("      error: {sample}");
+            }
+            for sample in &t.emf.warning_samples {
+                println!("      warning: {sample}");
             }
         }
     }
